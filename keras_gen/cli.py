@@ -1,0 +1,105 @@
+"""The command line: the only module that defines or reads flags.
+
+`python run.py --model=vae --dataset=fashion_mnist` and the `keras-gen` console script both land in
+`main`, which turns flags into plain configs and hands off to the library.
+"""
+
+import dataclasses
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from keras_gen import errors
+from keras_gen import losses
+from keras_gen import models
+from keras_gen.data import datasets
+from keras_gen.networks import convolutional
+from keras_gen.training import distribute
+from keras_gen.training import trainer
+
+MODES = ("train",)
+_DEFAULTS = trainer.TrainConfig()
+
+flags.DEFINE_enum("mode", "train", MODES, "What to do.")
+flags.DEFINE_enum("model", _DEFAULTS.model, models.MODELS.names(), "Model family.")
+flags.DEFINE_enum("dataset", _DEFAULTS.dataset, datasets.DATASETS.names(), "Dataset; 'custom' reads --data_dir.")
+flags.DEFINE_string(
+    "data_dir", None,
+    "Local dataset files (IDX folder, .npz, SVHN .mat, image folder) or a tfds data directory. "
+    "Tried first and only; without it: /usr/share/datasets/<name>, then tfds.",
+)
+flags.DEFINE_integer("image_size", _DEFAULTS.image_size, "Image side; sets the network depth (16, 32 or 64).")
+flags.DEFINE_integer("z_dim", _DEFAULTS.z_dim, "Latent dimension.", lower_bound=1)
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size (split over replicas).", lower_bound=1)
+flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train in total (a resumed run counts its earlier ones).",
+                     lower_bound=1)
+flags.DEFINE_integer("steps_per_epoch", None, "Cap on training batches per epoch (and on test batches).",
+                     lower_bound=1)
+flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Learning rate of the model's optimizer(s).",
+                   lower_bound=0.0)
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of weights, data order, binarization and model noise.")
+flags.DEFINE_string("out_dir", None, "Run directory; default runs/<model>_<dataset>_<time>.")
+flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
+flags.DEFINE_integer("base_filters", _DEFAULTS.base_filters, "Filters of the first conv stage; doubled per stage.",
+                     lower_bound=1)
+flags.DEFINE_enum("likelihood", _DEFAULTS.likelihood, ("auto",) + losses.LIKELIHOODS,
+                  "VAE decoder likelihood; auto: bernoulli on binarized data, else continuous_bernoulli.")
+flags.DEFINE_float("kl_weight", _DEFAULTS.kl_weight, "Weight of the KL term (the report's KL factor, beta).",
+                   lower_bound=0.0)
+flags.DEFINE_float("reconstruction_weight", _DEFAULTS.reconstruction_weight, "Weight of the reconstruction term.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("num_samples", _DEFAULTS.num_samples, "Images in each epoch's sample grid.", lower_bound=1)
+flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
+flags.register_validator(
+    "image_size",
+    lambda size: size in convolutional.IMAGE_SIZES,
+    message=f"expected one of {', '.join(map(str, convolutional.IMAGE_SIZES))}",
+)
+
+FLAGS = flags.FLAGS
+
+
+def _fail(message):
+    """One line on stderr, exit status 2: the convention for every usage error."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else "keras_gen"
+    sys.stderr.write(f"{program}: error: {message}\n")
+    sys.exit(2)
+
+
+def parse_flags(argv):
+    """absl's parser, but a bad flag is a one-line error with exit status 2 instead of a usage dump."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        _fail(" ".join(str(error).split()))
+
+
+def train_config_from_flags():
+    """(TrainConfig, names of the fields given explicitly on the command line)."""
+    names = [field.name for field in dataclasses.fields(trainer.TrainConfig) if field.name in FLAGS]
+    config = trainer.TrainConfig(**{name: FLAGS[name].value for name in names})
+    return config, [name for name in names if FLAGS[name].present]
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
+    if not FLAGS["verbosity"].present:
+        # absl would print TensorFlow's INFO lines (checkpoint sharding...) between progress bars.
+        logging.set_verbosity(logging.WARNING)
+    try:
+        if FLAGS.mode == "train":
+            config, given = train_config_from_flags()
+            _, run_dir = trainer.train(config, given_fields=given)
+            print(f"Run directory: {run_dir}")
+    except errors.UserError as error:
+        _fail(" ".join(str(error).split()))
+
+
+def run():
+    """Entry point of the `keras-gen` console script."""
+    app.run(main, flags_parser=parse_flags)

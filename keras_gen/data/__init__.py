@@ -1,0 +1,1 @@
+"""Datasets: named sources, local file readers and tf.data pipelines."""

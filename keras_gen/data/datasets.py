@@ -1,0 +1,181 @@
+"""Named datasets and where their files come from.
+
+A dataset is looked up in this order, and the first source that has it wins:
+
+1. `data_dir`, when given: local files in any format `readers.read_local` knows, or a TensorFlow
+   Datasets data directory holding a prepared copy. An explicit path is never silently skipped.
+2. Debian's dataset packages under `/usr/share/datasets/<name>` (for example
+   `apt-get install dataset-fashion-mnist`).
+3. TensorFlow Datasets: a prepared copy in the tfds data directory (`~/tensorflow_datasets`, or
+   `$TFDS_DATA_DIR`), else a download.
+
+When none has it, the error names every place that was tried and how to provide the data.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from keras_gen import errors
+from keras_gen import registry
+from keras_gen.data import readers
+
+DEBIAN_DATASETS_ROOT = "/usr/share/datasets"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What keras_gen knows about a named dataset.
+
+    Args:
+        name: the `--dataset` value.
+        description: one line for `--help` and the README.
+        tfds_name: the TensorFlow Datasets name, or None for user files only.
+        debian_dirs: folder names under /usr/share/datasets that Debian packages install.
+        binarize: sample every pixel as Bernoulli(intensity) each time an image is used (dynamic
+            binarization, Salakhutdinov & Murray 2008); the test split is binarized once, with a fixed seed.
+        class_names: label names for plots, or None.
+        apt_package: the Debian package that installs it, for error messages.
+    """
+
+    name: str
+    description: str
+    tfds_name: str | None = None
+    debian_dirs: tuple = ()
+    binarize: bool = False
+    class_names: tuple | None = None
+    apt_package: str | None = None
+
+
+DATASETS = registry.Registry("dataset")
+
+_DIGITS = tuple(str(digit) for digit in range(10))
+_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+for _spec in (
+    DatasetSpec("mnist", "MNIST handwritten digits, 28x28 grey", "mnist", ("mnist",), class_names=_DIGITS),
+    DatasetSpec(
+        "binarized_mnist",
+        "MNIST with dynamic binarization (pixels drawn as Bernoulli(intensity) each epoch)",
+        "mnist",
+        ("mnist",),
+        binarize=True,
+        class_names=_DIGITS,
+    ),
+    DatasetSpec(
+        "fashion_mnist",
+        "Fashion-MNIST clothing images, 28x28 grey",
+        "fashion_mnist",
+        ("fashion-mnist", "fashion_mnist"),
+        class_names=_FASHION,
+        apt_package="dataset-fashion-mnist",
+    ),
+    DatasetSpec("svhn", "Street View House Numbers, cropped digits, 32x32 colour", "svhn_cropped", ("svhn",), class_names=_DIGITS),
+    DatasetSpec("cifar10", "CIFAR-10 natural images, 32x32 colour", "cifar10", ("cifar10", "cifar-10"), class_names=_CIFAR10),
+    DatasetSpec("custom", "your own files, read from --data_dir (IDX, .npz, SVHN .mat or an image folder)"),
+):
+    DATASETS.register(_spec.name, _spec)
+
+
+@dataclasses.dataclass
+class LoadedSplit:
+    """One split of a dataset, brought to the requested image size.
+
+    Attributes:
+        images: uint8 array (num_images, image_size, image_size, channels).
+        labels: int64 array (num_images,), or None.
+        source: where the data came from, for logs and run records.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    source: str
+
+
+def _looks_like_tfds_dir(path, tfds_name):
+    return tfds_name is not None and os.path.isdir(os.path.join(path, tfds_name))
+
+
+def _load_tfds(tfds_name, split, data_dir, download):
+    """Loads a whole tfds split as numpy arrays; raises DataNotFoundError with the reason."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(tfds_name, data_dir=data_dir)
+        if not builder.is_prepared():
+            if not download:
+                raise errors.DataNotFoundError(f"tfds has no prepared copy of {tfds_name!r} in {builder.data_dir}")
+            builder.download_and_prepare()
+        dataset = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        images, labels = tfds.as_numpy(dataset)
+    except errors.DataNotFoundError:
+        raise
+    except Exception as error:  # Download and preparation fail in many ways; the message says which.
+        reason = " ".join(str(error).split())[:300]
+        raise errors.DataNotFoundError(f"tfds could not provide {tfds_name!r}: {type(error).__name__}: {reason}") from None
+    return images, labels.astype(np.int64), f"tfds:{tfds_name}/{split} ({builder.data_dir})"
+
+
+def _load_all_splits(spec, data_dir, image_size, debian_root, download):
+    """Returns ({split: Split}, source) from the first source that has the dataset."""
+    if data_dir is not None:
+        if not os.path.exists(data_dir):
+            raise errors.DataNotFoundError(f"--data_dir {data_dir} does not exist")
+        if readers.detect_format(data_dir) is None and _looks_like_tfds_dir(data_dir, spec.tfds_name):
+            splits = {}
+            for split in ("train", "test"):
+                images, labels, source = _load_tfds(spec.tfds_name, split, data_dir, download=False)
+                splits[split] = readers.Split(images, labels)
+            return splits, f"tfds:{spec.tfds_name} ({data_dir})"
+        return readers.read_local(data_dir, image_size), os.path.abspath(data_dir)
+    if spec.tfds_name is None:
+        raise errors.DataNotFoundError(
+            f"--dataset={spec.name} reads your own files: pass --data_dir=PATH to {readers.describe_formats()}"
+        )
+    tried = []
+    for folder in spec.debian_dirs:
+        path = os.path.join(debian_root, folder)
+        if os.path.isdir(path) and readers.detect_format(path) is not None:
+            return readers.read_local(path, image_size), path
+        tried.append(f"{path} (missing)")
+    try:
+        splits = {}
+        for split in ("train", "test"):
+            images, labels, source = _load_tfds(spec.tfds_name, split, None, download)
+            splits[split] = readers.Split(images, labels)
+        return splits, source.rsplit("/", 1)[0]
+    except errors.DataNotFoundError as error:
+        tried.append(str(error))
+    fixes = [f"pass --data_dir=PATH to {readers.describe_formats()}"]
+    if spec.apt_package:
+        fixes.append(f"install Debian's package (apt-get install {spec.apt_package})")
+    fixes.append(f"or let tfds download {spec.tfds_name!r} on a machine with internet access")
+    raise errors.DataNotFoundError(
+        f"dataset {spec.name!r} not found; tried: {'; '.join(tried)}. To fix: {', '.join(fixes)}"
+    )
+
+
+def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, download=True):
+    """Loads the train and test splits of dataset `name`, brought to `image_size`.
+
+    Args:
+        name: a registered dataset name (see `DATASETS.names()`).
+        image_size: side of the square images the model takes (16, 32 or 64).
+        data_dir: optional path to local files or a tfds data directory; tried first and only.
+        debian_root: where Debian's dataset packages install their files.
+        download: let tfds download the data when no prepared copy exists.
+
+    Returns:
+        {"train": LoadedSplit, "test": LoadedSplit}.
+    """
+    spec = DATASETS.lookup(name)
+    splits, source = _load_all_splits(spec, data_dir, image_size, debian_root, download)
+    loaded = {}
+    for split_name, split in splits.items():
+        if len(split.images) == 0:
+            raise errors.UserError(f"the {split_name} split of {name!r} from {source} holds no images")
+        images = readers.fit_to_size(split.images, image_size)
+        loaded[split_name] = LoadedSplit(images, split.labels, f"{source} [{split_name}]")
+    return loaded

@@ -1,0 +1,1 @@
+"""Sub-networks shared by the models: encoders, decoders, generators, critics."""

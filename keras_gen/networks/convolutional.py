@@ -1,0 +1,75 @@
+"""Convolutional encoder and transposed-convolutional decoder whose depth follows the image size.
+
+The report this project grew from (../shared/seeds/004) names its models "MODEL x 2^y": a 2^y-pixel
+image passes through y - 1 stride-2 stages down to a 2x2 map. Filters double at every stage from
+`base_filters` (32 in the report), and batch norm uses PyTorch's defaults (momentum 0.1 there is
+0.9 here, epsilon 1e-5) to match the original training dynamics.
+"""
+
+import keras
+
+from keras_gen import errors
+
+IMAGE_SIZES = (16, 32, 64)
+
+
+def depth_for_image_size(image_size):
+    """Number of stride-2 stages between an image and a 2x2 feature map: 3, 4, 5 for 16, 32, 64."""
+    if image_size not in IMAGE_SIZES:
+        raise errors.UserError(f"image size {image_size}; expected one of {', '.join(map(str, IMAGE_SIZES))}")
+    return image_size.bit_length() - 2
+
+
+def batch_norm():
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+
+
+def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
+    """(conv 3x3 stride 2, batch norm, LeakyReLU 0.2) x depth -> dense -> posterior mean and log-variance.
+
+    Args:
+        image_shape: (size, size, channels) with size in IMAGE_SIZES.
+        latent_dim: dimension of z.
+        base_filters: filters of the first stage; doubled at every later one.
+
+    Returns:
+        A functional keras.Model mapping images (batch, size, size, channels) to
+        [mean, log_variance], each (batch, latent_dim).
+    """
+    depth = depth_for_image_size(image_shape[0])
+    images = keras.Input(image_shape, name="images")
+    features = images
+    for stage in range(depth):
+        features = keras.layers.Conv2D(base_filters * 2**stage, 3, strides=2, padding="same")(features)
+        features = batch_norm()(features)
+        features = keras.layers.LeakyReLU(0.2)(features)
+    features = keras.layers.Flatten()(features)  # (batch, 2 * 2 * base_filters * 2^(depth-1))
+    # Hidden width as in the report: 128 at 16x16, 256 at 32x32 for 32 base filters.
+    hidden = keras.layers.Dense(base_filters * image_shape[0] // 4)(features)
+    hidden = keras.layers.LeakyReLU(0.2)(hidden)
+    mean = keras.layers.Dense(latent_dim, name="mean")(hidden)  # (batch, latent_dim)
+    log_variance = keras.layers.Dense(latent_dim, name="log_variance")(hidden)  # (batch, latent_dim)
+    return keras.Model(images, [mean, log_variance], name=name)
+
+
+def deconv_decoder(image_shape, latent_dim, base_filters=32, name="decoder"):
+    """dense -> 2x2 map -> (transposed conv 3x3 stride 2, batch norm, ReLU) x depth -> conv to logits.
+
+    Mirrors `conv_encoder`: filters halve at every stage down to `base_filters`.
+
+    Returns:
+        A functional keras.Model mapping z (batch, latent_dim) to per-pixel logits
+        (batch, size, size, channels); the likelihood turns them into a distribution.
+    """
+    depth = depth_for_image_size(image_shape[0])
+    top_filters = base_filters * 2**depth
+    latents = keras.Input((latent_dim,), name="latents")
+    features = keras.layers.Dense(2 * 2 * top_filters)(latents)
+    features = keras.layers.ReLU()(features)
+    features = keras.layers.Reshape((2, 2, top_filters))(features)
+    for stage in reversed(range(depth)):
+        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 3, strides=2, padding="same")(features)
+        features = batch_norm()(features)
+        features = keras.layers.ReLU()(features)
+    logits = keras.layers.Conv2D(image_shape[-1], 3, padding="same", name="logits")(features)
+    return keras.Model(latents, logits, name=name)

@@ -1,0 +1,89 @@
+"""Figures a person looks at: image grids and training curves (PNG, written atomically)."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # Runs on machines without a display; figures are only ever saved.
+
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_gen import io_utils  # noqa: E402
+
+
+NATS_METRICS = {"loss", "neg_elbo", "reconstruction", "kl"}
+
+
+def tile_images(images, columns=None, padding=1):
+    """Tiles images (num, height, width, channels) in [0, 1] into one (H, W, channels) array.
+
+    Missing tiles in the last row stay blank (white), and `padding` pixels of white separate tiles.
+    """
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    num, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(num))
+    rows = math.ceil(num / columns)
+    grid = np.ones(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels), np.float32
+    )
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        top, left = padding + row * (height + padding), padding + column * (width + padding)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def show_grid(axes, grid):
+    if grid.shape[-1] == 1:
+        axes.imshow(grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        axes.imshow(grid, interpolation="nearest")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def save_image_grid(images, path, title=None, columns=None):
+    """Saves images in [0, 1] as one titled grid; returns the tiled array (for TensorBoard)."""
+    grid = tile_images(images, columns)
+    scale = 6.0 / max(grid.shape[:2])
+    figure, axes = plt.subplots(figsize=(grid.shape[1] * scale + 0.4, grid.shape[0] * scale + 0.6))
+    show_grid(axes, grid)
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
+    return grid
+
+
+def plot_training_curves(rows, path, title=None):
+    """One panel per metric: training and validation values against the epoch.
+
+    Args:
+        rows: list of dicts with "epoch" and metric values; "val_<name>" pairs with "<name>".
+    """
+    names = [key for key in rows[0] if key != "epoch" and not key.startswith("val_")]
+    epochs = [row["epoch"] for row in rows]
+    columns = min(len(names), 3)
+    panel_rows = math.ceil(len(names) / columns)
+    figure, panels = plt.subplots(panel_rows, columns, figsize=(4.2 * columns, 3.2 * panel_rows), squeeze=False)
+    for panel, name in zip(panels.flat, names):
+        panel.plot(epochs, [row.get(name, np.nan) for row in rows], marker="o", label="train")
+        if any(f"val_{name}" in row for row in rows):
+            panel.plot(epochs, [row.get(f"val_{name}", np.nan) for row in rows], marker="s", label="test")
+        panel.set_title(name)
+        panel.set_xlabel("epoch")
+        panel.set_ylabel("nats per image" if name in NATS_METRICS else name)
+        panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        panel.grid(alpha=0.3)
+        panel.legend()
+    for panel in list(panels.flat)[len(names) :]:
+        panel.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
+

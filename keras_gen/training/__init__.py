@@ -1,0 +1,1 @@
+"""Training: the fit loop around the models, checkpoints, callbacks and device strategies."""

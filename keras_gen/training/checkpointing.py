@@ -1,0 +1,41 @@
+"""Checkpoints that restore everything a run needs to continue exactly where it stopped."""
+
+import os
+
+import tensorflow as tf
+
+from keras_gen import errors
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def make_checkpoint(model, run_dir, max_to_keep=3):
+    """(checkpoint, manager, epoch variable) for a compiled model.
+
+    The checkpoint holds the model's weights (its noise generator's state included), every optimizer
+    with its slots and iteration count, and the number of finished epochs.
+    """
+    model.build_optimizers()
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(model=model, epoch=epoch, **model.optimizers())
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
+    return checkpoint, manager, epoch
+
+
+def has_checkpoint(run_dir):
+    return tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR)) is not None
+
+
+def restore_latest(checkpoint, manager):
+    """Restores the newest checkpoint; every saved value must find its variable."""
+    if manager.latest_checkpoint is None:
+        raise errors.UserError(f"no checkpoint to resume from in {manager.directory}")
+    try:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise errors.UserError(
+            f"checkpoint {manager.latest_checkpoint} does not fit this model ({message}); "
+            "resume with the flags the run was started with"
+        ) from None
+    return manager.latest_checkpoint

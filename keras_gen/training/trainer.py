@@ -1,0 +1,228 @@
+"""Train any registered model on any registered dataset and leave a complete run directory.
+
+Run directory (`out_dir`):
+    config.json        the resolved configuration, the data source and library versions
+    metrics.csv        one row per epoch: training and test metrics, seconds, images/second
+    training_curves.png
+    samples/epoch_NNNN.png   decodes of the same latents after every epoch
+    checkpoints/       tf.train checkpoints (model, optimizers, epoch), the newest 3
+    logs/              TensorBoard: train/, validation/ scalars, samples/ images, profiles
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gen import errors
+from keras_gen import io_utils
+from keras_gen import losses
+from keras_gen import models
+from keras_gen.data import datasets
+from keras_gen.data import pipeline
+from keras_gen.training import callbacks
+from keras_gen.training import checkpointing
+from keras_gen.training import distribute
+
+CONFIG_FILE = "config.json"
+# Fields that fix what a run trains; a resumed run must not change them.
+IDENTITY_FIELDS = (
+    "model", "dataset", "data_dir", "image_size", "z_dim", "base_filters", "likelihood",
+    "kl_weight", "reconstruction_weight", "seed",
+)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on; the CLI fills it from flags, tests and notebooks directly."""
+
+    model: str = "vae"
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    image_size: int = 32
+    z_dim: int = 20
+    batch_size: int = 64
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    seed: int = 0
+    out_dir: str | None = None
+    resume: bool = False
+    base_filters: int = 32
+    likelihood: str = "auto"
+    kl_weight: float = 1.0
+    reconstruction_weight: float = 1.0
+    num_samples: int = 64
+    distribute: str = "auto"
+    profile_batches: str | None = None
+    verbose: str | int = "auto"
+
+    def model_hyperparameters(self):
+        return {
+            "latent_dim": self.z_dim,
+            "base_filters": self.base_filters,
+            "likelihood": self.likelihood,
+            "kl_weight": self.kl_weight,
+            "reconstruction_weight": self.reconstruction_weight,
+            "seed": self.seed,
+        }
+
+
+def resolve_likelihood(likelihood, dataset_spec):
+    """"auto" means Bernoulli for binarized datasets and the continuous Bernoulli for the rest."""
+    if likelihood != "auto":
+        return likelihood
+    return "bernoulli" if dataset_spec.binarize else "continuous_bernoulli"
+
+
+def default_out_dir(config):
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{config.model}_{config.dataset}_{stamp}")
+
+
+def config_for_resume(config, given_fields):
+    """The saved run's config, with the fields given on this command line applied.
+
+    Args:
+        config: the TrainConfig from this command line (`resume=True`, `out_dir` set).
+        given_fields: names of the fields the user set explicitly; the others come from the saved run.
+    """
+    path = os.path.join(config.out_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise errors.UserError(f"--resume: {config.out_dir} holds no {CONFIG_FILE}; is it a keras_gen run directory?")
+    with open(path, encoding="utf-8") as stream:
+        saved = json.load(stream)["config"]
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    merged = TrainConfig(**{key: value for key, value in saved.items() if key in known})
+    for name in given_fields:
+        value = getattr(config, name)
+        if name in IDENTITY_FIELDS and value != saved.get(name):
+            raise errors.UserError(
+                f"--{name}={value} differs from the run being resumed ({name}={saved.get(name)!r}); "
+                "drop the flag or start a new --out_dir"
+            )
+        setattr(merged, name, value)
+    merged.out_dir, merged.resume = config.out_dir, True
+    return merged
+
+
+def _prepare_run_dir(config):
+    if config.resume:
+        if not config.out_dir or not checkpointing.has_checkpoint(config.out_dir):
+            raise errors.UserError(f"--resume needs --out_dir of a run with checkpoints; {config.out_dir} has none")
+        return
+    if config.out_dir is None:
+        config.out_dir = default_out_dir(config)
+    if os.path.exists(config.out_dir) and not os.path.isdir(config.out_dir):
+        raise errors.UserError(f"--out_dir {config.out_dir} is a file; expected a directory")
+    if checkpointing.has_checkpoint(config.out_dir):
+        raise errors.UserError(
+            f"{config.out_dir} already holds a training run; pass --resume to continue it or choose another --out_dir"
+        )
+    os.makedirs(config.out_dir, exist_ok=True)
+
+
+def _write_config(config, data_source, image_shape):
+    record = {
+        "config": dataclasses.asdict(config),
+        "data_source": data_source,
+        "image_shape": list(image_shape),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+    }
+    io_utils.write_json(os.path.join(config.out_dir, CONFIG_FILE), record)
+
+
+def _profile_batch(profile_batches):
+    if not profile_batches:
+        return 0
+    try:
+        start, stop = (int(part) for part in str(profile_batches).split(","))
+    except ValueError:
+        raise errors.UserError(f"--profile_batches={profile_batches}; expected START,STOP such as 10,20") from None
+    return (start, stop)
+
+
+def train(config, given_fields=()):
+    """Trains `config.model` on `config.dataset`; returns (model, run directory).
+
+    Args:
+        config: a TrainConfig.
+        given_fields: with `config.resume`, the fields set explicitly on the command line.
+    """
+    if config.resume:
+        if not config.out_dir:
+            raise errors.UserError("--resume needs --out_dir: the run directory to continue")
+        config = config_for_resume(config, given_fields)
+    if config.epochs < 1:
+        raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
+    spec = datasets.DATASETS.lookup(config.dataset)
+    models.MODELS.lookup(config.model)
+    config.likelihood = resolve_likelihood(config.likelihood, spec)
+    if config.likelihood not in losses.LIKELIHOODS:
+        raise errors.UserError(f"--likelihood={config.likelihood}; expected auto or one of {', '.join(losses.LIKELIHOODS)}")
+    profile_batch = _profile_batch(config.profile_batches)
+    _prepare_run_dir(config)
+
+    keras.utils.set_random_seed(config.seed)
+    splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+    train_split, test_split = splits["train"], splits["test"]
+    image_shape = train_split.images.shape[1:]
+    if not config.resume:
+        _write_config(config, train_split.source.rsplit(" [", 1)[0], image_shape)
+
+    strategy = distribute.get_strategy(config.distribute)
+    with strategy.scope():
+        model = models.build(config.model, image_shape, **config.model_hyperparameters())
+        model.compile(**model.default_optimizers(config.learning_rate))
+        checkpoint, manager, epoch_variable = checkpointing.make_checkpoint(model, config.out_dir)
+    initial_epoch = 0
+    if config.resume:
+        restored = checkpointing.restore_latest(checkpoint, manager)
+        initial_epoch = int(epoch_variable.numpy())
+        print(f"Resuming {restored} at epoch {initial_epoch}.")
+    if initial_epoch >= config.epochs:
+        print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
+        return model, config.out_dir
+
+    pixel_noise = model.pixel_noise(spec.binarize)
+    steps = pipeline.steps_per_epoch(len(train_split.images), config.batch_size, config.steps_per_epoch)
+    train_batches = pipeline.train_dataset(
+        train_split.images, config.batch_size, model.value_range, pixel_noise, config.seed,
+        initial_epoch, config.epochs, steps,
+    )
+    test_batches = pipeline.eval_dataset(
+        test_split.images, config.batch_size, model.value_range, pixel_noise, seed=config.seed,
+        max_steps=config.steps_per_epoch,
+    )
+    log_dir = os.path.join(config.out_dir, "logs")
+    title = f"{config.model} on {config.dataset} ({config.image_size}x{config.image_size}, z={config.z_dim})"
+    # Fixed by the seed, so grids of every epoch (and of a resumed run) show the same latents.
+    latents = np.random.default_rng(config.seed).standard_normal((config.num_samples, config.z_dim)).astype(np.float32)
+    run_callbacks = [
+        keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
+        callbacks.SampleGrid(latents, os.path.join(config.out_dir, "samples"), os.path.join(log_dir, "samples"), title),
+        callbacks.MetricsLog(
+            os.path.join(config.out_dir, "metrics.csv"),
+            os.path.join(config.out_dir, "training_curves.png"),
+            initial_epoch=initial_epoch,
+            images_per_epoch=steps * config.batch_size,
+            title=title,
+        ),
+        # Last, so an epoch's records are on disk before its checkpoint says it is done.
+        callbacks.EpochCheckpoint(manager, epoch_variable),
+    ]
+    model.fit(
+        train_batches,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps,
+        validation_data=test_batches,
+        callbacks=run_callbacks,
+        verbose=config.verbose,
+        shuffle=False,  # The stream is already shuffled per epoch, reproducibly.
+    )
+    return model, config.out_dir
