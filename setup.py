@@ -13,6 +13,8 @@ INSTALL_REQUIRES = [
     "numpy>=1.26,<3",
     "matplotlib>=3.8,<4",
     "absl-py>=2.1,<3",
+    # tfds imports it when it downloads a dataset but does not declare it.
+    "importlib_resources>=6,<7",
     # Reads SVHN's .mat files.
     "scipy>=1.11,<2",
 ]

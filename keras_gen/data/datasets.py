@@ -98,8 +98,12 @@ def _looks_like_tfds_dir(path, tfds_name):
     return tfds_name is not None and os.path.isdir(os.path.join(path, tfds_name))
 
 
-def _load_tfds(tfds_name, split, data_dir, download):
-    """Loads a whole tfds split as numpy arrays; raises DataNotFoundError with the reason."""
+def _load_tfds(tfds_name, data_dir, download):
+    """Loads tfds' train and test splits as numpy arrays; raises DataNotFoundError with the reason.
+
+    Returns:
+        ({split: readers.Split}, a description of the source).
+    """
     import tensorflow_datasets as tfds
 
     try:
@@ -108,14 +112,20 @@ def _load_tfds(tfds_name, split, data_dir, download):
             if not download:
                 raise errors.DataNotFoundError(f"tfds has no prepared copy of {tfds_name!r} in {builder.data_dir}")
             builder.download_and_prepare()
-        dataset = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
-        images, labels = tfds.as_numpy(dataset)
+        splits = {}
+        for split in ("train", "test"):
+            # Read in chunks rather than with batch_size=-1, which needs the split's size up front.
+            dataset = builder.as_dataset(split=split, as_supervised=True).batch(4096)
+            chunks = list(tfds.as_numpy(dataset))
+            images = np.concatenate([chunk_images for chunk_images, _ in chunks])
+            labels = np.concatenate([chunk_labels for _, chunk_labels in chunks]).astype(np.int64)
+            splits[split] = readers.Split(images, labels)
     except errors.DataNotFoundError:
         raise
     except Exception as error:  # Download and preparation fail in many ways; the message says which.
         reason = " ".join(str(error).split())[:300]
         raise errors.DataNotFoundError(f"tfds could not provide {tfds_name!r}: {type(error).__name__}: {reason}") from None
-    return images, labels.astype(np.int64), f"tfds:{tfds_name}/{split} ({builder.data_dir})"
+    return splits, f"tfds:{tfds_name} ({builder.data_dir})"
 
 
 def _load_all_splits(spec, data_dir, image_size, debian_root, download):
@@ -124,11 +134,7 @@ def _load_all_splits(spec, data_dir, image_size, debian_root, download):
         if not os.path.exists(data_dir):
             raise errors.DataNotFoundError(f"--data_dir {data_dir} does not exist")
         if readers.detect_format(data_dir) is None and _looks_like_tfds_dir(data_dir, spec.tfds_name):
-            splits = {}
-            for split in ("train", "test"):
-                images, labels, source = _load_tfds(spec.tfds_name, split, data_dir, download=False)
-                splits[split] = readers.Split(images, labels)
-            return splits, f"tfds:{spec.tfds_name} ({data_dir})"
+            return _load_tfds(spec.tfds_name, data_dir, download=False)
         return readers.read_local(data_dir, image_size), os.path.abspath(data_dir)
     if spec.tfds_name is None:
         raise errors.DataNotFoundError(
@@ -141,11 +147,7 @@ def _load_all_splits(spec, data_dir, image_size, debian_root, download):
             return readers.read_local(path, image_size), path
         tried.append(f"{path} (missing)")
     try:
-        splits = {}
-        for split in ("train", "test"):
-            images, labels, source = _load_tfds(spec.tfds_name, split, None, download)
-            splits[split] = readers.Split(images, labels)
-        return splits, source.rsplit("/", 1)[0]
+        return _load_tfds(spec.tfds_name, None, download)
     except errors.DataNotFoundError as error:
         tried.append(str(error))
     fixes = [f"pass --data_dir=PATH to {readers.describe_formats()}"]

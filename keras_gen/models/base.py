@@ -11,8 +11,8 @@ class GenerativeModel(keras.Model):
 
     Args:
         latent_dim: dimension of z.
-        seed: seed of the model's own noise (reparameterisation, latents). The generator's state is a
-            model variable, so it is checkpointed and a resumed run draws the same noise.
+        seed: seed of the model's own noise (reparameterisation, latents). Its state is checkpointed
+            (training.checkpointing), so a resumed run draws the same noise.
     """
 
     value_range = "unit"
@@ -42,6 +42,11 @@ class GenerativeModel(keras.Model):
     def decode_to_images(self, latents):
         """Images in [0, 1], (batch, size, size, channels), for latents (batch, latent_dim)."""
         raise NotImplementedError
+
+    @staticmethod
+    def images_of(data):
+        """The images of a batch, whether it comes as images, (images, labels) or train_on_batch's tuple."""
+        return keras.utils.unpack_x_y_sample_weight(data)[0]
 
     def sample_latents(self, num_samples):
         return keras.random.normal((num_samples, self.latent_dim), seed=self.noise)

@@ -116,7 +116,8 @@ class VAE(base.GenerativeModel):
     def _objective(self, reconstruction, kl):
         return self.reconstruction_weight * reconstruction + self.kl_weight * kl  # (batch,)
 
-    def train_step(self, images):
+    def train_step(self, data):
+        images = self.images_of(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.per_example_terms(images, training=True)
             per_example_loss = self._objective(reconstruction, kl)
@@ -125,7 +126,8 @@ class VAE(base.GenerativeModel):
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(per_example_loss, reconstruction, kl)
 
-    def test_step(self, images):
+    def test_step(self, data):
+        images = self.images_of(data)
         reconstruction, kl = self.per_example_terms(images, training=False)
         return self._update_metrics(self._objective(reconstruction, kl), reconstruction, kl)
 

@@ -12,12 +12,14 @@ CHECKPOINT_DIR = "checkpoints"
 def make_checkpoint(model, run_dir, max_to_keep=3):
     """(checkpoint, manager, epoch variable) for a compiled model.
 
-    The checkpoint holds the model's weights (its noise generator's state included), every optimizer
-    with its slots and iteration count, and the number of finished epochs.
+    The checkpoint holds the model's weights, its noise generator's state, every optimizer with its
+    slots and iteration count, and the number of finished epochs.
     """
     model.build_optimizers()
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(model=model, epoch=epoch, **model.optimizers())
+    # Keras tracks a SeedGenerator outside model.weights and tf.train.Checkpoint does not find it:
+    # without naming its state here, a resumed run would draw different noise than a straight one.
+    checkpoint = tf.train.Checkpoint(model=model, epoch=epoch, noise_state=model.noise.state, **model.optimizers())
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
     return checkpoint, manager, epoch
 

@@ -112,8 +112,6 @@ def config_for_resume(config, given_fields):
 
 def _prepare_run_dir(config):
     if config.resume:
-        if not config.out_dir or not checkpointing.has_checkpoint(config.out_dir):
-            raise errors.UserError(f"--resume needs --out_dir of a run with checkpoints; {config.out_dir} has none")
         return
     if config.out_dir is None:
         config.out_dir = default_out_dir(config)
@@ -154,8 +152,8 @@ def train(config, given_fields=()):
         given_fields: with `config.resume`, the fields set explicitly on the command line.
     """
     if config.resume:
-        if not config.out_dir:
-            raise errors.UserError("--resume needs --out_dir: the run directory to continue")
+        if not config.out_dir or not checkpointing.has_checkpoint(config.out_dir):
+            raise errors.UserError(f"--resume needs --out_dir of a run with checkpoints; {config.out_dir} has none")
         config = config_for_resume(config, given_fields)
     if config.epochs < 1:
         raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")

@@ -1,0 +1,43 @@
+"""Shared test helpers: files written in the real formats, and tiny sizes everywhere."""
+
+import gzip
+import os
+import struct
+
+import numpy as np
+import pytest
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def write_idx(path, array):
+    """Writes a uint8 array as an IDX file (gzip-compressed when the name ends in .gz)."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wb") as stream:
+        stream.write(header + array.tobytes())
+
+
+def write_idx_folder(directory, num_train=12, num_test=6, side=28, seed=0):
+    """An MNIST-style folder; returns the arrays written."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    written = {}
+    for split, prefix, count in (("train", "train", num_train), ("test", "t10k", num_test)):
+        images = rng.integers(0, 256, (count, side, side), dtype=np.uint8)
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"), images)
+        write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), labels)
+        written[split] = (images, labels)
+    return written
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    directory = str(tmp_path / "idx")
+    return directory, write_idx_folder(directory)
+
+
+def random_images(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)

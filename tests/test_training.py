@@ -1,0 +1,84 @@
+"""Training runs: the run directory, checkpoints and resuming to the same end state."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import random_images
+from keras_gen import errors
+from keras_gen.training import trainer
+
+
+@pytest.fixture
+def npz_path(tmp_path):
+    path = str(tmp_path / "data.npz")
+    np.savez(path, x=random_images((40, 16, 16, 1)), y=np.arange(40) % 10)
+    return path
+
+
+def tiny_config(npz_path, out_dir, **overrides):
+    settings = dict(model="vae", dataset="custom", data_dir=npz_path, image_size=16, z_dim=2, batch_size=4,
+                    epochs=2, steps_per_epoch=3, base_filters=4, num_samples=4, out_dir=str(out_dir), verbose=0)
+    settings.update(overrides)
+    return trainer.TrainConfig(**settings)
+
+
+def test_run_directory_holds_what_the_readme_documents(npz_path, tmp_path):
+    model, run_dir = trainer.train(tiny_config(npz_path, tmp_path / "run"))
+    for name in ("config.json", "metrics.csv", "training_curves.png", "samples/epoch_0001.png",
+                 "samples/epoch_0002.png", "checkpoints/checkpoint", "logs/train", "logs/validation", "logs/samples"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    with open(os.path.join(run_dir, "metrics.csv")) as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"loss", "neg_elbo", "reconstruction", "kl", "val_neg_elbo", "images_per_second"} <= set(rows[0])
+    with open(os.path.join(run_dir, "config.json")) as stream:
+        record = json.load(stream)
+    # "auto" resolves to the continuous Bernoulli on grey images.
+    assert record["config"]["likelihood"] == "continuous_bernoulli" and record["image_shape"] == [16, 16, 1]
+    assert int(model.optimizer.iterations.numpy()) == 6
+
+
+def test_resumed_run_reaches_the_same_weights_as_a_straight_run(npz_path, tmp_path):
+    straight, _ = trainer.train(tiny_config(npz_path, tmp_path / "straight"))
+    trainer.train(tiny_config(npz_path, tmp_path / "split", epochs=1))
+    resumed_config = tiny_config(npz_path, tmp_path / "split", resume=True, epochs=2)
+    resumed, run_dir = trainer.train(resumed_config, given_fields=["epochs", "resume", "out_dir", "verbose"])
+    # The optimizer state came back: 3 steps before, 3 after.
+    assert int(resumed.optimizer.iterations.numpy()) == 6
+    for expected, actual in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=expected.path)
+    with open(os.path.join(run_dir, "metrics.csv")) as stream:
+        assert [row["epoch"] for row in csv.DictReader(stream)] == ["1", "2"]
+
+
+def test_resume_restores_the_saved_step_and_optimizer_slots(npz_path, tmp_path):
+    first, _ = trainer.train(tiny_config(npz_path, tmp_path / "run", epochs=1))
+    saved_slots = [variable.numpy().copy() for variable in first.optimizer.variables]
+    # epochs=1 again: nothing left to train, so the restored state is exactly the saved one.
+    restored, _ = trainer.train(tiny_config(npz_path, tmp_path / "run", resume=True, epochs=1), ["resume"])
+    assert int(restored.optimizer.iterations.numpy()) == 3
+    for saved, variable in zip(saved_slots, restored.optimizer.variables):
+        np.testing.assert_array_equal(saved, variable.numpy())
+
+
+def test_existing_run_is_never_overwritten(npz_path, tmp_path):
+    trainer.train(tiny_config(npz_path, tmp_path / "run", epochs=1))
+    checkpoint_files = sorted(os.listdir(tmp_path / "run" / "checkpoints"))
+    with pytest.raises(errors.UserError, match="already holds a training run; pass --resume"):
+        trainer.train(tiny_config(npz_path, tmp_path / "run", epochs=1))
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == checkpoint_files
+
+
+def test_resume_refuses_a_changed_architecture(npz_path, tmp_path):
+    trainer.train(tiny_config(npz_path, tmp_path / "run", epochs=1))
+    with pytest.raises(errors.UserError, match="--z_dim=3 differs from the run being resumed"):
+        trainer.train(tiny_config(npz_path, tmp_path / "run", resume=True, z_dim=3), ["resume", "z_dim"])
+
+
+def test_resume_without_checkpoints_is_a_clear_error(npz_path, tmp_path):
+    with pytest.raises(errors.UserError, match="--resume needs --out_dir of a run with checkpoints"):
+        trainer.train(tiny_config(npz_path, tmp_path / "nothing", resume=True), ["resume"])
