@@ -1,0 +1,68 @@
+"""The command line as a user runs it, in a subprocess."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FASHION_MNIST_DIR
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*arguments):
+    return subprocess.run([sys.executable, os.path.join(REPO, "run.py"), *arguments], capture_output=True,
+                          text=True, cwd=REPO, timeout=600)
+
+
+def error_lines(result):
+    """stderr without TensorFlow's start-up chatter (lines its C++ logger writes before ours)."""
+    return [line for line in result.stderr.splitlines()
+            if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log messages"))]
+
+
+def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(tmp_path):
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        if os.environ.get("CI"):
+            pytest.fail(f"{FASHION_MNIST_DIR} is missing: .ci/run must install dataset-fashion-mnist")
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    out_dir = str(tmp_path / "run")
+    result = run_cli("--model=vae", "--dataset=fashion_mnist", "--epochs=1", "--steps_per_epoch=2",
+                     "--batch_size=16", "--base_filters=8", f"--out_dir={out_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Run directory: {out_dir}" in result.stdout
+    for name in ("config.json", "metrics.csv", "training_curves.png", "samples/epoch_0001.png", "checkpoints/checkpoint"):
+        assert os.path.exists(os.path.join(out_dir, name)), name
+    with open(os.path.join(out_dir, "metrics.csv")) as stream:
+        (row,) = list(csv.DictReader(stream))
+    # Nats per 8-bit 32x32 image: a bound on -log P, so positive; after 2 steps still near the
+    # 1024 * ln 256 = 5678 nats of a uniform model.
+    assert 0 < float(row["val_neg_elbo"]) < 2 * 5678
+    with open(os.path.join(out_dir, "config.json")) as stream:
+        assert FASHION_MNIST_DIR in stream.read()
+
+
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (["--model=transformer"], "--model=transformer"),
+        (["--image_size=28"], "expected one of 16, 32, 64"),
+        (["--dataset=custom", "--data_dir=/nowhere/at/all"], "--data_dir /nowhere/at/all does not exist"),
+        (["--epochs=0"], "--epochs"),
+        (["stray"], "unexpected arguments stray"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_status_2(tmp_path, arguments, expected):
+    result = run_cli(*arguments, f"--out_dir={tmp_path / 'run'}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = error_lines(result)
+    assert len(lines) == 1, lines
+    assert expected in lines[0] and "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_unknown_model_lists_the_valid_models(tmp_path):
+    (line,) = error_lines(run_cli("--model=transformer"))
+    assert "vae" in line
