@@ -27,30 +27,39 @@ flags.DEFINE_enum("mode", "train", MODES, "What to do.")
 flags.DEFINE_enum("model", _DEFAULTS.model, models.MODELS.names(), "Model family.")
 flags.DEFINE_enum("dataset", _DEFAULTS.dataset, datasets.DATASETS.names(), "Dataset; 'custom' reads --data_dir.")
 flags.DEFINE_string(
-    "data_dir", None,
+    "data_dir",
+    None,
     "Local dataset files (IDX folder, .npz, SVHN .mat, image folder) or a tfds data directory. "
     "Tried first and only; without it: /usr/share/datasets/<name>, then tfds.",
 )
 flags.DEFINE_integer("image_size", _DEFAULTS.image_size, "Image side; sets the network depth (16, 32 or 64).")
 flags.DEFINE_integer("z_dim", _DEFAULTS.z_dim, "Latent dimension.", lower_bound=1)
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size (split over replicas).", lower_bound=1)
-flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train in total (a resumed run counts its earlier ones).",
-                     lower_bound=1)
-flags.DEFINE_integer("steps_per_epoch", None, "Cap on training batches per epoch (and on test batches).",
-                     lower_bound=1)
-flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Learning rate of the model's optimizer(s).",
-                   lower_bound=0.0)
+flags.DEFINE_integer(
+    "epochs", _DEFAULTS.epochs, "Epochs to train in total (a resumed run counts its earlier ones).", lower_bound=1
+)
+flags.DEFINE_integer("steps_per_epoch", None, "Cap on training batches per epoch (and on test batches).", lower_bound=1)
+flags.DEFINE_float(
+    "learning_rate", _DEFAULTS.learning_rate, "Learning rate of the model's optimizer(s).", lower_bound=0.0
+)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of weights, data order, binarization and model noise.")
 flags.DEFINE_string("out_dir", None, "Run directory; default runs/<model>_<dataset>_<time>.")
 flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
-flags.DEFINE_integer("base_filters", _DEFAULTS.base_filters, "Filters of the first conv stage; doubled per stage.",
-                     lower_bound=1)
-flags.DEFINE_enum("likelihood", _DEFAULTS.likelihood, ("auto",) + losses.LIKELIHOODS,
-                  "VAE decoder likelihood; auto: bernoulli on binarized data, else continuous_bernoulli.")
-flags.DEFINE_float("kl_weight", _DEFAULTS.kl_weight, "Weight of the KL term (the report's KL factor, beta).",
-                   lower_bound=0.0)
-flags.DEFINE_float("reconstruction_weight", _DEFAULTS.reconstruction_weight, "Weight of the reconstruction term.",
-                   lower_bound=0.0)
+flags.DEFINE_integer(
+    "base_filters", _DEFAULTS.base_filters, "Filters of the first conv stage; doubled per stage.", lower_bound=1
+)
+flags.DEFINE_enum(
+    "likelihood",
+    _DEFAULTS.likelihood,
+    ("auto",) + losses.LIKELIHOODS,
+    "VAE decoder likelihood; auto: bernoulli on binarized data, else continuous_bernoulli.",
+)
+flags.DEFINE_float(
+    "kl_weight", _DEFAULTS.kl_weight, "Weight of the KL term (the report's KL factor, beta).", lower_bound=0.0
+)
+flags.DEFINE_float(
+    "reconstruction_weight", _DEFAULTS.reconstruction_weight, "Weight of the reconstruction term.", lower_bound=0.0
+)
 flags.DEFINE_integer("num_samples", _DEFAULTS.num_samples, "Images in each epoch's sample grid.", lower_bound=1)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")

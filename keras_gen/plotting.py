@@ -25,9 +25,7 @@ def tile_images(images, columns=None, padding=1):
     num, height, width, channels = images.shape
     columns = columns or math.ceil(math.sqrt(num))
     rows = math.ceil(num / columns)
-    grid = np.ones(
-        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels), np.float32
-    )
+    grid = np.ones((rows * (height + padding) + padding, columns * (width + padding) + padding, channels), np.float32)
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
         top, left = padding + row * (height + padding), padding + column * (width + padding)
@@ -86,4 +84,3 @@ def plot_training_curves(rows, path, title=None):
     figure.tight_layout()
     io_utils.save_figure(figure, path, dpi=100)
     plt.close(figure)
-

@@ -25,9 +25,7 @@ class Registry:
 
     def lookup(self, name):
         if name not in self._entries:
-            raise errors.UserError(
-                f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}"
-            )
+            raise errors.UserError(f"unknown {self.kind} {name!r}; expected one of: {', '.join(self.names())}")
         return self._entries[name]
 
     def names(self):

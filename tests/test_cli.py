@@ -13,14 +13,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*arguments):
-    return subprocess.run([sys.executable, os.path.join(REPO, "run.py"), *arguments], capture_output=True,
-                          text=True, cwd=REPO, timeout=600)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "run.py"), *arguments],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
 
 
 def error_lines(result):
     """stderr without TensorFlow's start-up chatter (lines its C++ logger writes before ours)."""
-    return [line for line in result.stderr.splitlines()
-            if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log messages"))]
+    return [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not line.startswith(("I0000", "E0000", "W0000", "WARNING: All log messages"))
+    ]
 
 
 def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(tmp_path):
@@ -29,11 +37,24 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
             pytest.fail(f"{FASHION_MNIST_DIR} is missing: .ci/run must install dataset-fashion-mnist")
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     out_dir = str(tmp_path / "run")
-    result = run_cli("--model=vae", "--dataset=fashion_mnist", "--epochs=1", "--steps_per_epoch=2",
-                     "--batch_size=16", "--base_filters=8", f"--out_dir={out_dir}")
+    result = run_cli(
+        "--model=vae",
+        "--dataset=fashion_mnist",
+        "--epochs=1",
+        "--steps_per_epoch=2",
+        "--batch_size=16",
+        "--base_filters=8",
+        f"--out_dir={out_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Run directory: {out_dir}" in result.stdout
-    for name in ("config.json", "metrics.csv", "training_curves.png", "samples/epoch_0001.png", "checkpoints/checkpoint"):
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "training_curves.png",
+        "samples/epoch_0001.png",
+        "checkpoints/checkpoint",
+    ):
         assert os.path.exists(os.path.join(out_dir, name)), name
     with open(os.path.join(out_dir, "metrics.csv")) as stream:
         (row,) = list(csv.DictReader(stream))

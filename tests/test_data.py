@@ -9,7 +9,7 @@ import scipy.io
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from conftest import FASHION_MNIST_DIR, random_images, write_idx, write_idx_folder
+from conftest import FASHION_MNIST_DIR, random_images, write_idx_folder
 from keras_gen import errors
 from keras_gen.data import datasets, pipeline, readers
 
@@ -66,8 +66,13 @@ def test_npz_with_x_and_y_is_split_deterministically(tmp_path):
 
 
 def test_npz_in_keras_layout(tmp_path):
-    np.savez(tmp_path / "mnist.npz", x_train=random_images((6, 28, 28)), y_train=np.arange(6),
-             x_test=random_images((3, 28, 28), seed=1), y_test=np.arange(3))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=random_images((6, 28, 28)),
+        y_train=np.arange(6),
+        x_test=random_images((3, 28, 28), seed=1),
+        y_test=np.arange(3),
+    )
     loaded = datasets.load("custom", 16, data_dir=str(tmp_path / "mnist.npz"))
     assert loaded["train"].images.shape == (6, 16, 16, 1) and loaded["test"].images.shape == (3, 16, 16, 1)
 
@@ -157,7 +162,7 @@ def test_tfds_path(tmp_path, name, channels, image_size):
         images = loaded[split].images
         assert images.shape == (4, image_size, image_size, channels) and images.dtype == np.uint8
         assert loaded[split].labels.shape == (4,) and loaded[split].labels.max() < 10
-        assert loaded[split].source.startswith(f"tfds:")
+        assert loaded[split].source.startswith("tfds:")
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR), reason="Debian's dataset-fashion-mnist is not installed")

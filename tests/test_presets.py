@@ -35,7 +35,12 @@ def test_preset_parses_and_builds_its_model(path):
     channels = 3 if values.get("dataset") in ("svhn", "cifar10") else 1
     # Tiny filters: the preset's architecture (depth, latent size, likelihood) at a test's cost;
     # building also rejects image sizes the networks do not support.
-    model = models.build(values["model"], (size, size, channels), latent_dim=values.get("z_dim", 20), base_filters=2,
-                         likelihood=values.get("likelihood", "bernoulli"))
+    model = models.build(
+        values["model"],
+        (size, size, channels),
+        latent_dim=values.get("z_dim", 20),
+        base_filters=2,
+        likelihood=values.get("likelihood", "bernoulli"),
+    )
     images = model.decode_to_images(np.zeros((1, model.latent_dim), np.float32))
     assert images.shape == (1, size, size, channels)

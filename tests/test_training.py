@@ -20,16 +20,37 @@ def npz_path(tmp_path):
 
 
 def tiny_config(npz_path, out_dir, **overrides):
-    settings = dict(model="vae", dataset="custom", data_dir=npz_path, image_size=16, z_dim=2, batch_size=4,
-                    epochs=2, steps_per_epoch=3, base_filters=4, num_samples=4, out_dir=str(out_dir), verbose=0)
+    settings = dict(
+        model="vae",
+        dataset="custom",
+        data_dir=npz_path,
+        image_size=16,
+        z_dim=2,
+        batch_size=4,
+        epochs=2,
+        steps_per_epoch=3,
+        base_filters=4,
+        num_samples=4,
+        out_dir=str(out_dir),
+        verbose=0,
+    )
     settings.update(overrides)
     return trainer.TrainConfig(**settings)
 
 
 def test_run_directory_holds_what_the_readme_documents(npz_path, tmp_path):
     model, run_dir = trainer.train(tiny_config(npz_path, tmp_path / "run"))
-    for name in ("config.json", "metrics.csv", "training_curves.png", "samples/epoch_0001.png",
-                 "samples/epoch_0002.png", "checkpoints/checkpoint", "logs/train", "logs/validation", "logs/samples"):
+    for name in (
+        "config.json",
+        "metrics.csv",
+        "training_curves.png",
+        "samples/epoch_0001.png",
+        "samples/epoch_0002.png",
+        "checkpoints/checkpoint",
+        "logs/train",
+        "logs/validation",
+        "logs/samples",
+    ):
         assert os.path.exists(os.path.join(run_dir, name)), name
     with open(os.path.join(run_dir, "metrics.csv")) as stream:
         rows = list(csv.DictReader(stream))

@@ -10,8 +10,9 @@ from keras_gen.models import vae as vae_module
 
 
 def tiny_vae(image_size=16, channels=1, likelihood="bernoulli", **kwargs):
-    model = models.build("vae", (image_size, image_size, channels), latent_dim=2, base_filters=4,
-                         likelihood=likelihood, seed=0, **kwargs)
+    model = models.build(
+        "vae", (image_size, image_size, channels), latent_dim=2, base_filters=4, likelihood=likelihood, seed=0, **kwargs
+    )
     model.compile(**model.default_optimizers(3e-3))
     return model
 

@@ -72,8 +72,16 @@ for _spec in (
         class_names=_FASHION,
         apt_package="dataset-fashion-mnist",
     ),
-    DatasetSpec("svhn", "Street View House Numbers, cropped digits, 32x32 colour", "svhn_cropped", ("svhn",), class_names=_DIGITS),
-    DatasetSpec("cifar10", "CIFAR-10 natural images, 32x32 colour", "cifar10", ("cifar10", "cifar-10"), class_names=_CIFAR10),
+    DatasetSpec(
+        "svhn",
+        "Street View House Numbers, cropped digits, 32x32 colour",
+        "svhn_cropped",
+        ("svhn",),
+        class_names=_DIGITS,
+    ),
+    DatasetSpec(
+        "cifar10", "CIFAR-10 natural images, 32x32 colour", "cifar10", ("cifar10", "cifar-10"), class_names=_CIFAR10
+    ),
     DatasetSpec("custom", "your own files, read from --data_dir (IDX, .npz, SVHN .mat or an image folder)"),
 ):
     DATASETS.register(_spec.name, _spec)
@@ -124,7 +132,9 @@ def _load_tfds(tfds_name, data_dir, download):
         raise
     except Exception as error:  # Download and preparation fail in many ways; the message says which.
         reason = " ".join(str(error).split())[:300]
-        raise errors.DataNotFoundError(f"tfds could not provide {tfds_name!r}: {type(error).__name__}: {reason}") from None
+        raise errors.DataNotFoundError(
+            f"tfds could not provide {tfds_name!r}: {type(error).__name__}: {reason}"
+        ) from None
     return splits, f"tfds:{tfds_name} ({builder.data_dir})"
 
 

@@ -45,9 +45,7 @@ def read_idx(path):
         raise errors.UserError(f"{path} is not an IDX file: it does not start with the IDX magic number")
     type_code, num_dims = content[2], content[3]
     if type_code != _IDX_UINT8:
-        raise errors.UserError(
-            f"IDX file {path} holds type code {type_code:#04x}; expected unsigned bytes (0x08)"
-        )
+        raise errors.UserError(f"IDX file {path} holds type code {type_code:#04x}; expected unsigned bytes (0x08)")
     header_size = 4 + 4 * num_dims
     if len(content) < header_size:
         raise errors.UserError(f"IDX file {path} is truncated inside its header")
@@ -239,7 +237,9 @@ def _read_images(directory, image_size):
         raise errors.UserError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {directory}")
     images = [_decode_image(path, image_size) for path in paths]
     channels = max(image.shape[-1] for image in images)
-    images = np.stack([np.repeat(image, channels, axis=-1) if image.shape[-1] < channels else image for image in images])
+    images = np.stack(
+        [np.repeat(image, channels, axis=-1) if image.shape[-1] < channels else image for image in images]
+    )
     class_dirs = [os.path.relpath(os.path.dirname(path), directory).split(os.sep)[0] for path in paths]
     labels = None
     if "." not in class_dirs:

@@ -14,8 +14,15 @@ MODELS = registry.Registry("model")
 
 
 @MODELS.register("vae")
-def build_vae(image_shape, latent_dim, base_filters=32, likelihood="bernoulli", kl_weight=1.0,
-              reconstruction_weight=1.0, seed=None):
+def build_vae(
+    image_shape,
+    latent_dim,
+    base_filters=32,
+    likelihood="bernoulli",
+    kl_weight=1.0,
+    reconstruction_weight=1.0,
+    seed=None,
+):
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return vae.VAE(
         convolutional.conv_encoder(image_shape, latent_dim, base_filters),

@@ -63,8 +63,10 @@ class MetricsLog(keras.callbacks.Callback):
             row["images_per_second"] = self.images_per_epoch / seconds
         self.rows.append(row)
         self._write_csv()
-        curves = [{key: value for key, value in row.items() if key not in ("epoch_seconds", "images_per_second")}
-                  for row in self.rows]
+        curves = [
+            {key: value for key, value in row.items() if key not in ("epoch_seconds", "images_per_second")}
+            for row in self.rows
+        ]
         plotting.plot_training_curves(curves, self.plot_path, title=self.title)
 
     def _write_csv(self):

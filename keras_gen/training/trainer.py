@@ -31,8 +31,16 @@ from keras_gen.training import distribute
 CONFIG_FILE = "config.json"
 # Fields that fix what a run trains; a resumed run must not change them.
 IDENTITY_FIELDS = (
-    "model", "dataset", "data_dir", "image_size", "z_dim", "base_filters", "likelihood",
-    "kl_weight", "reconstruction_weight", "seed",
+    "model",
+    "dataset",
+    "data_dir",
+    "image_size",
+    "z_dim",
+    "base_filters",
+    "likelihood",
+    "kl_weight",
+    "reconstruction_weight",
+    "seed",
 )
 
 
@@ -73,7 +81,7 @@ class TrainConfig:
 
 
 def resolve_likelihood(likelihood, dataset_spec):
-    """"auto" means Bernoulli for binarized datasets and the continuous Bernoulli for the rest."""
+    """ "auto" means Bernoulli for binarized datasets and the continuous Bernoulli for the rest."""
     if likelihood != "auto":
         return likelihood
     return "bernoulli" if dataset_spec.binarize else "continuous_bernoulli"
@@ -161,7 +169,9 @@ def train(config, given_fields=()):
     models.MODELS.lookup(config.model)
     config.likelihood = resolve_likelihood(config.likelihood, spec)
     if config.likelihood not in losses.LIKELIHOODS:
-        raise errors.UserError(f"--likelihood={config.likelihood}; expected auto or one of {', '.join(losses.LIKELIHOODS)}")
+        raise errors.UserError(
+            f"--likelihood={config.likelihood}; expected auto or one of {', '.join(losses.LIKELIHOODS)}"
+        )
     profile_batch = _profile_batch(config.profile_batches)
     _prepare_run_dir(config)
 
@@ -189,11 +199,21 @@ def train(config, given_fields=()):
     pixel_noise = model.pixel_noise(spec.binarize)
     steps = pipeline.steps_per_epoch(len(train_split.images), config.batch_size, config.steps_per_epoch)
     train_batches = pipeline.train_dataset(
-        train_split.images, config.batch_size, model.value_range, pixel_noise, config.seed,
-        initial_epoch, config.epochs, steps,
+        train_split.images,
+        config.batch_size,
+        model.value_range,
+        pixel_noise,
+        config.seed,
+        initial_epoch,
+        config.epochs,
+        steps,
     )
     test_batches = pipeline.eval_dataset(
-        test_split.images, config.batch_size, model.value_range, pixel_noise, seed=config.seed,
+        test_split.images,
+        config.batch_size,
+        model.value_range,
+        pixel_noise,
+        seed=config.seed,
         max_steps=config.steps_per_epoch,
     )
     log_dir = os.path.join(config.out_dir, "logs")
