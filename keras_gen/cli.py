@@ -40,13 +40,20 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on training batches per epoch (and on test batches).", lower_bound=1)
 flags.DEFINE_float(
-    "learning_rate", _DEFAULTS.learning_rate, "Learning rate of the model's optimizer(s).", lower_bound=0.0
+    "learning_rate",
+    None,
+    "Learning rate of the model's optimizer(s); default per model: VAE 1e-3, GAN 2e-4, "
+    "WGAN 5e-5 (clipping) or 1e-4 (gradient penalty).",
+    lower_bound=0.0,
 )
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of weights, data order, binarization and model noise.")
 flags.DEFINE_string("out_dir", None, "Run directory; default runs/<model>_<dataset>_<time>.")
 flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
 flags.DEFINE_integer(
-    "base_filters", _DEFAULTS.base_filters, "Filters of the first conv stage; doubled per stage.", lower_bound=1
+    "base_filters",
+    None,
+    "Filters of the first conv stage, doubled per stage; default per model: VAE 32, GAN/WGAN 64.",
+    lower_bound=1,
 )
 flags.DEFINE_enum(
     "likelihood",
@@ -59,6 +66,20 @@ flags.DEFINE_float(
 )
 flags.DEFINE_float(
     "reconstruction_weight", _DEFAULTS.reconstruction_weight, "Weight of the reconstruction term.", lower_bound=0.0
+)
+flags.DEFINE_enum(
+    "gan_loss", _DEFAULTS.gan_loss, losses.GAN_LOSSES, "GAN losses: binary cross-entropy or the MSE form."
+)
+flags.DEFINE_integer("d_steps", _DEFAULTS.d_steps, "GAN discriminator updates per generator update.", lower_bound=1)
+flags.DEFINE_integer("critic_steps", _DEFAULTS.critic_steps, "WGAN critic updates per generator update.", lower_bound=1)
+flags.DEFINE_float(
+    "weight_clip", _DEFAULTS.weight_clip, "WGAN weight clipping c (unused with a gradient penalty).", lower_bound=0.0
+)
+flags.DEFINE_float(
+    "gradient_penalty",
+    _DEFAULTS.gradient_penalty,
+    "WGAN-GP penalty weight lambda (10 in the paper); > 0 replaces weight clipping.",
+    lower_bound=0.0,
 )
 flags.DEFINE_integer("num_samples", _DEFAULTS.num_samples, "Images in each epoch's sample grid.", lower_bound=1)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")

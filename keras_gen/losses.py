@@ -65,3 +65,58 @@ def negative_log_likelihood(likelihood, images, logits):
 def likelihood_mean(likelihood, logits):
     """E[x|z]: the image a decoder output stands for, in [0, 1]."""
     return decoder_distribution(likelihood, logits).mean()
+
+
+# Adversarial losses: per-example values from the critic's unbounded scores ("logits").
+GAN_LOSSES = ("non_saturating", "least_squares")
+
+
+def discriminator_loss(gan_loss, real_scores, fake_scores):
+    """Per-example discriminator loss, (batch,).
+
+    - "non_saturating": binary cross-entropy, -log D(x) - log(1 - D(G(z))) with D = sigmoid(score).
+    - "least_squares": the report's MSE form, ((D(x) - 1)^2 + D(G(z))^2) / 2 on sigmoid outputs.
+    """
+    real_scores, fake_scores = tf.reshape(real_scores, [-1]), tf.reshape(fake_scores, [-1])
+    if gan_loss == "non_saturating":
+        return tf.nn.softplus(-real_scores) + tf.nn.softplus(fake_scores)
+    if gan_loss == "least_squares":
+        return 0.5 * (tf.square(tf.sigmoid(real_scores) - 1.0) + tf.square(tf.sigmoid(fake_scores)))
+    raise ValueError(f"gan_loss {gan_loss!r}; expected one of {GAN_LOSSES}")
+
+
+def generator_loss(gan_loss, fake_scores):
+    """Per-example generator loss, (batch,): -log D(G(z)) or (D(G(z)) - 1)^2."""
+    fake_scores = tf.reshape(fake_scores, [-1])
+    if gan_loss == "non_saturating":
+        return tf.nn.softplus(-fake_scores)
+    if gan_loss == "least_squares":
+        return tf.square(tf.sigmoid(fake_scores) - 1.0)
+    raise ValueError(f"gan_loss {gan_loss!r}; expected one of {GAN_LOSSES}")
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """f(G(z)) - f(x) per example: minimising it maximises the Wasserstein estimate E f(x) - E f(G(z))."""
+    return tf.reshape(fake_scores, [-1]) - tf.reshape(real_scores, [-1])
+
+
+def wasserstein_generator_loss(fake_scores):
+    return -tf.reshape(fake_scores, [-1])
+
+
+def gradient_penalty(critic, real_images, fake_images, interpolation_weights, epsilon=1e-12):
+    """(||grad_x f(x_hat)||_2 - 1)^2 per example at x_hat = w x + (1 - w) G(z) (Gulrajani et al., 2017).
+
+    Args:
+        critic: callable images -> scores.
+        interpolation_weights: (batch,) draws from U(0, 1).
+        epsilon: inside the square root, so the norm's gradient is finite where the gradient is zero.
+    """
+    weights = tf.reshape(interpolation_weights, [-1, 1, 1, 1])
+    interpolated = weights * real_images + (1.0 - weights) * fake_images
+    with tf.GradientTape() as tape:
+        tape.watch(interpolated)
+        scores = critic(interpolated)
+    gradients = tape.gradient(scores, interpolated)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + epsilon)
+    return tf.square(norms - 1.0)

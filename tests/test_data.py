@@ -219,5 +219,10 @@ def test_eval_stream_keeps_every_image_and_is_fixed():
 
 
 def test_batch_larger_than_dataset_is_a_clear_error():
-    with pytest.raises(errors.UserError, match="--batch_size=64 is larger than the 10 training images"):
+    with pytest.raises(
+        errors.UserError,
+        match=r"--batch_size=64 with 1 batch\(es\) per step needs at least 64 training images; found 10",
+    ):
         pipeline.steps_per_epoch(10, 64)
+    with pytest.raises(errors.UserError, match="needs at least 80 training images; found 50"):
+        pipeline.steps_per_epoch(50, 16, batches_per_step=5)

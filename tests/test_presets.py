@@ -33,14 +33,11 @@ def test_preset_parses_and_builds_its_model(path):
     values = read_preset(path)
     size = values.get("image_size", 32)
     channels = 3 if values.get("dataset") in ("svhn", "cifar10") else 1
-    # Tiny filters: the preset's architecture (depth, latent size, likelihood) at a test's cost;
+    # Tiny filters: the preset's architecture (depth, latent size, losses) at a test's cost;
     # building also rejects image sizes the networks do not support.
+    hyperparameters = {key: value for key, value in values.items() if key not in ("model", "z_dim", "base_filters")}
     model = models.build(
-        values["model"],
-        (size, size, channels),
-        latent_dim=values.get("z_dim", 20),
-        base_filters=2,
-        likelihood=values.get("likelihood", "bernoulli"),
+        values["model"], (size, size, channels), latent_dim=values.get("z_dim", 20), base_filters=2, **hyperparameters
     )
     images = model.decode_to_images(np.zeros((1, model.latent_dim), np.float32))
     assert images.shape == (1, size, size, channels)

@@ -56,19 +56,27 @@ def _seed(*parts):
     return tf.cast(tf.stack(parts), tf.int32)
 
 
-def steps_per_epoch(num_images, batch_size, max_steps=None):
-    """Full batches in one pass over the data, capped by `max_steps`."""
-    steps = num_images // batch_size
+def steps_per_epoch(num_images, batch_size, max_steps=None, batches_per_step=None):
+    """Training steps in one pass over the data, capped by `max_steps`."""
+    steps = num_images // (batch_size * (batches_per_step or 1))
     if steps == 0:
-        raise errors.UserError(f"--batch_size={batch_size} is larger than the {num_images} training images")
+        needed = batch_size * (batches_per_step or 1)
+        raise errors.UserError(
+            f"--batch_size={batch_size} with {batches_per_step or 1} batch(es) per step needs at least {needed} "
+            f"training images; found {num_images}"
+        )
     return min(steps, max_steps) if max_steps else steps
 
 
-def train_dataset(images, batch_size, value_range, pixel_noise, seed, initial_epoch, epochs, steps):
-    """Batches for epochs [initial_epoch, epochs), `steps` full batches each.
+def train_dataset(
+    images, batch_size, value_range, pixel_noise, seed, initial_epoch, epochs, steps, batches_per_step=None
+):
+    """Batches for epochs [initial_epoch, epochs), `steps` steps each.
 
-    The result is meant for `model.fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)`,
-    which keeps one iterator across epochs when steps_per_epoch is given.
+    With `batches_per_step` = n, every element stacks n fresh batches, (n, batch, size, size,
+    channels): what a WGAN step with n critic updates consumes. The result is meant for
+    `model.fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)`, which keeps one iterator
+    across epochs when steps_per_epoch is given.
     """
     images = tf.convert_to_tensor(images)
     num_images = int(images.shape[0])
@@ -78,16 +86,22 @@ def train_dataset(images, batch_size, value_range, pixel_noise, seed, initial_ep
         order = tf.random.experimental.stateless_shuffle(
             tf.range(num_images), seed=_seed(seed, epoch * 8 + _SHUFFLE_STREAM)
         )
-        indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True).take(steps)
-        return indices.enumerate().map(
-            lambda step, batch_indices: to_model_range(
-                tf.gather(images, batch_indices),
-                value_range,
-                pixel_noise,
-                seed=_seed(seed + _NOISE_STREAM, epoch * 1_000_003 + step),
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+        indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+        if batches_per_step:
+            indices = indices.batch(batches_per_step, drop_remainder=True)
+        return (
+            indices.take(steps)
+            .enumerate()
+            .map(
+                lambda step, batch_indices: to_model_range(
+                    tf.gather(images, batch_indices),
+                    value_range,
+                    pixel_noise,
+                    seed=_seed(seed + _NOISE_STREAM, epoch * 1_000_003 + step),
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
         )
 
     epochs_dataset = tf.data.Dataset.range(initial_epoch, epochs)

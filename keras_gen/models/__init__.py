@@ -7,8 +7,11 @@ Each builder takes the image shape and the hyperparameters it understands as key
 import inspect
 
 from keras_gen import registry
+from keras_gen.models import gan
 from keras_gen.models import vae
+from keras_gen.models import wgan
 from keras_gen.networks import convolutional
+from keras_gen.networks import dcgan
 
 MODELS = registry.Registry("model")
 
@@ -34,8 +37,42 @@ def build_vae(
     )
 
 
+@MODELS.register("gan")
+def build_gan(image_shape, latent_dim, base_filters=64, gan_loss="non_saturating", d_steps=1, seed=None):
+    """DCGAN-style GAN of the report; `d_steps` discriminator updates per generator update."""
+    return gan.GAN(
+        dcgan.generator(image_shape, latent_dim, base_filters),
+        dcgan.critic(image_shape, base_filters),
+        gan_loss=gan_loss,
+        critic_steps=d_steps,
+        seed=seed,
+    )
+
+
+@MODELS.register("wgan")
+def build_wgan(
+    image_shape, latent_dim, base_filters=64, critic_steps=5, weight_clip=0.01, gradient_penalty=0.0, seed=None
+):
+    """WGAN with weight clipping, or with a gradient penalty (then layer norm in the critic) when it is > 0."""
+    penalised = gradient_penalty > 0
+    return wgan.WGAN(
+        dcgan.generator(image_shape, latent_dim, base_filters),
+        dcgan.critic(image_shape, base_filters, normalization="layer" if penalised else "batch"),
+        critic_steps=critic_steps,
+        weight_clip=0.0 if penalised else weight_clip,
+        gradient_penalty_weight=gradient_penalty,
+        seed=seed,
+    )
+
+
 def build(name, image_shape, **hyperparameters):
-    """Builds model `name` for images of `image_shape`, ignoring hyperparameters it does not take."""
+    """Builds model `name` for images of `image_shape`.
+
+    Hyperparameters the model does not take, and those set to None (the model's default), are dropped.
+    """
     builder = MODELS.lookup(name)
     accepted = inspect.signature(builder).parameters
-    return builder(image_shape, **{key: value for key, value in hyperparameters.items() if key in accepted})
+    return builder(
+        image_shape,
+        **{key: value for key, value in hyperparameters.items() if key in accepted and value is not None},
+    )

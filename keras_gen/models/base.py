@@ -16,6 +16,9 @@ class GenerativeModel(keras.Model):
     """
 
     value_range = "unit"
+    # Real batches one train_step consumes, stacked on a leading axis; None: one unstacked batch.
+    batches_per_step = None
+    default_learning_rate = 1e-3
 
     def __init__(self, latent_dim, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -73,6 +73,8 @@ class VAE(base.GenerativeModel):
         # Listed here so that Keras resets them at the start of every epoch and evaluation.
         return [self.loss_tracker, self.neg_elbo_tracker, self.reconstruction_tracker, self.kl_tracker]
 
+    default_learning_rate = 1e-3
+
     def default_optimizers(self, learning_rate):
         return {"optimizer": keras.optimizers.Adam(learning_rate)}
 

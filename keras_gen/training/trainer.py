@@ -56,14 +56,19 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     steps_per_epoch: int | None = None
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     seed: int = 0
     out_dir: str | None = None
     resume: bool = False
-    base_filters: int = 32
+    base_filters: int | None = None
     likelihood: str = "auto"
     kl_weight: float = 1.0
     reconstruction_weight: float = 1.0
+    gan_loss: str = "non_saturating"
+    d_steps: int = 1
+    critic_steps: int = 5
+    weight_clip: float = 0.01
+    gradient_penalty: float = 0.0
     num_samples: int = 64
     distribute: str = "auto"
     profile_batches: str | None = None
@@ -76,6 +81,11 @@ class TrainConfig:
             "likelihood": self.likelihood,
             "kl_weight": self.kl_weight,
             "reconstruction_weight": self.reconstruction_weight,
+            "gan_loss": self.gan_loss,
+            "d_steps": self.d_steps,
+            "critic_steps": self.critic_steps,
+            "weight_clip": self.weight_clip,
+            "gradient_penalty": self.gradient_penalty,
             "seed": self.seed,
         }
 
@@ -179,14 +189,16 @@ def train(config, given_fields=()):
     splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
     train_split, test_split = splits["train"], splits["test"]
     image_shape = train_split.images.shape[1:]
-    if not config.resume:
-        _write_config(config, train_split.source.rsplit(" [", 1)[0], image_shape)
 
     strategy = distribute.get_strategy(config.distribute)
     with strategy.scope():
         model = models.build(config.model, image_shape, **config.model_hyperparameters())
+        if config.learning_rate is None:
+            config.learning_rate = model.default_learning_rate
         model.compile(**model.default_optimizers(config.learning_rate))
         checkpoint, manager, epoch_variable = checkpointing.make_checkpoint(model, config.out_dir)
+    if not config.resume:
+        _write_config(config, train_split.source.rsplit(" [", 1)[0], image_shape)
     initial_epoch = 0
     if config.resume:
         restored = checkpointing.restore_latest(checkpoint, manager)
@@ -197,7 +209,9 @@ def train(config, given_fields=()):
         return model, config.out_dir
 
     pixel_noise = model.pixel_noise(spec.binarize)
-    steps = pipeline.steps_per_epoch(len(train_split.images), config.batch_size, config.steps_per_epoch)
+    steps = pipeline.steps_per_epoch(
+        len(train_split.images), config.batch_size, config.steps_per_epoch, model.batches_per_step
+    )
     train_batches = pipeline.train_dataset(
         train_split.images,
         config.batch_size,
@@ -207,6 +221,7 @@ def train(config, given_fields=()):
         initial_epoch,
         config.epochs,
         steps,
+        batches_per_step=model.batches_per_step,
     )
     test_batches = pipeline.eval_dataset(
         test_split.images,
@@ -227,7 +242,7 @@ def train(config, given_fields=()):
             os.path.join(config.out_dir, "metrics.csv"),
             os.path.join(config.out_dir, "training_curves.png"),
             initial_epoch=initial_epoch,
-            images_per_epoch=steps * config.batch_size,
+            images_per_epoch=steps * config.batch_size * (model.batches_per_step or 1),
             title=title,
         ),
         # Last, so an epoch's records are on disk before its checkpoint says it is done.

@@ -1,0 +1,66 @@
+"""DCGAN-style generator and discriminator/critic whose depth follows the image size.
+
+As in the report (../shared/seeds/004): the generator lifts z to a 4x4 map with a 4x4 transposed
+convolution, doubles the resolution per stage (transposed conv 4x4 stride 2, batch norm, ReLU) and
+ends in tanh; the critic halves it per stage (conv 4x4 stride 2, LeakyReLU 0.2, batch norm on every
+stage but the first) down to 4x4 and ends in one dense output. A 32x32 image gives filters
+512-256-128 in the generator and 64-128-256 in the critic (base 64).
+"""
+
+import keras
+
+from keras_gen.networks import convolutional
+
+NORMALIZATIONS = ("batch", "layer", "none")
+
+
+def stages_for_image_size(image_size):
+    """Stride-2 stages between 4x4 and the image: 2, 3, 4 for 16, 32, 64."""
+    return convolutional.depth_for_image_size(image_size) - 1
+
+
+def _normalization(kind):
+    if kind == "batch":
+        return convolutional.batch_norm()
+    if kind == "layer":
+        return keras.layers.LayerNormalization(epsilon=1e-5)
+    if kind == "none":
+        return None
+    raise ValueError(f"normalization {kind!r}; expected one of {NORMALIZATIONS}")
+
+
+def generator(image_shape, latent_dim, base_filters=64, name="generator"):
+    """z (batch, latent_dim) -> images in [-1, 1] (batch, size, size, channels)."""
+    stages = stages_for_image_size(image_shape[0])
+    latents = keras.Input((latent_dim,), name="latents")
+    features = keras.layers.Reshape((1, 1, latent_dim))(latents)
+    features = keras.layers.Conv2DTranspose(base_filters * 2**stages, 4, strides=1, padding="valid")(features)
+    features = convolutional.batch_norm()(features)
+    features = keras.layers.ReLU()(features)  # (batch, 4, 4, base * 2^stages)
+    for stage in reversed(range(1, stages)):
+        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same")(features)
+        features = convolutional.batch_norm()(features)
+        features = keras.layers.ReLU()(features)
+    images = keras.layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same", activation="tanh")(features)
+    return keras.Model(latents, images, name=name)
+
+
+def critic(image_shape, base_filters=64, normalization="batch", name="critic"):
+    """images (batch, size, size, channels) -> one unbounded score per image (batch, 1).
+
+    Args:
+        normalization: "batch" as in the report; "layer" for the gradient penalty, which is defined
+            per example and is invalidated by batch statistics (Gulrajani et al., 2017); or "none".
+    """
+    stages = stages_for_image_size(image_shape[0])
+    images = keras.Input(image_shape, name="images")
+    features = keras.layers.Conv2D(base_filters, 4, strides=2, padding="same")(images)
+    features = keras.layers.LeakyReLU(0.2)(features)
+    for stage in range(1, stages):
+        features = keras.layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same")(features)
+        layer = _normalization(normalization)
+        if layer is not None:
+            features = layer(features)
+        features = keras.layers.LeakyReLU(0.2)(features)
+    scores = keras.layers.Dense(1, name="score")(keras.layers.Flatten()(features))
+    return keras.Model(images, scores, name=name)

@@ -1,0 +1,197 @@
+"""GAN and WGAN: the alternating step, the critic constraint, the losses' closed forms."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import random_images
+from keras_gen import losses, models
+from keras_gen.models import gan as gan_module
+from keras_gen.training import trainer
+
+
+def tiny(name, image_size=16, channels=1, **kwargs):
+    model = models.build(name, (image_size, image_size, channels), latent_dim=3, base_filters=4, seed=0, **kwargs)
+    model.compile(**model.default_optimizers(1e-3))
+    model.build_optimizers()
+    return model
+
+
+def stacked_batches(steps, batch=4, image_size=16, channels=1, seed=0):
+    images = np.random.default_rng(seed).uniform(-1, 1, (steps, batch, image_size, image_size, channels))
+    return images.astype(np.float32)
+
+
+def snapshot(variables):
+    return [variable.numpy().copy() for variable in variables]
+
+
+def changed(before, variables):
+    return [not np.array_equal(old, variable.numpy()) for old, variable in zip(before, variables)]
+
+
+@pytest.mark.parametrize("image_size, channels", [(16, 1), (32, 3), (64, 1)])
+@pytest.mark.parametrize("name", ["gan", "wgan"])
+def test_shapes_follow_image_size_and_channels(name, image_size, channels):
+    model = tiny(name, image_size, channels)
+    images = model.decode_to_images(tf.zeros((2, 3))).numpy()
+    assert images.shape == (2, image_size, image_size, channels) and 0 <= images.min() and images.max() <= 1
+    assert model.critic(tf.zeros((2, image_size, image_size, channels))).shape == (2, 1)
+
+
+def test_report_architecture_at_32_pixels():
+    model = models.build("gan", (32, 32, 1), latent_dim=100, seed=0)
+    shapes = [tuple(layer.output.shape[1:]) for layer in model.generator.layers if "transpose" in layer.name]
+    assert shapes == [(4, 4, 512), (8, 8, 256), (16, 16, 128), (32, 32, 1)]
+    flatten = [layer for layer in model.critic.layers if "flatten" in layer.name][0]
+    assert flatten.output.shape[-1] == 4096  # 4 x 4 x 256, as the report prints.
+
+
+def test_wgan_step_updates_critic_n_times_and_generator_once():
+    model = tiny("wgan", critic_steps=3)
+    logs = model.train_on_batch(stacked_batches(3), return_dict=True)
+    assert int(model.critic_optimizer.iterations.numpy()) == 3
+    assert int(model.generator_optimizer.iterations.numpy()) == 1
+    assert {"critic_loss", "generator_loss", "wasserstein", "gradient_penalty", "real_score", "fake_score"} <= set(logs)
+
+
+def test_critic_steps_never_move_the_generator_and_generator_steps_never_move_the_critic():
+    model = tiny("wgan", critic_steps=1)
+    generator_before = snapshot(model.generator.trainable_variables)
+    critic_before = snapshot(model.critic.trainable_variables)
+    model.critic_step(tf.constant(stacked_batches(1)[0]))
+    assert not any(changed(generator_before, model.generator.trainable_variables))
+    assert any(changed(critic_before, model.critic.trainable_variables))
+    critic_before = snapshot(model.critic.trainable_variables)
+    model.generator_step(4)
+    assert not any(changed(critic_before, model.critic.trainable_variables))
+    assert all(changed(generator_before, model.generator.trainable_variables))
+
+
+def test_weight_clipping_keeps_every_critic_weight_within_c():
+    model = tiny("wgan", critic_steps=2, weight_clip=0.01)
+    model.compile(**model.default_optimizers(0.5))  # Large steps push weights far past c.
+    model.build_optimizers()
+    model.train_on_batch(stacked_batches(2))
+    for variable in model.critic.trainable_variables:
+        assert np.abs(variable.numpy()).max() <= 0.01 + 1e-7, variable.path
+
+
+def test_gradient_penalty_of_a_unit_norm_linear_critic_is_zero():
+    weights = tf.constant(np.random.default_rng(0).normal(size=(4, 4, 1)), tf.float32)
+    weights /= tf.norm(weights)
+
+    def linear_critic(images):
+        return tf.reduce_sum(images * weights, axis=[1, 2, 3])
+
+    real, fake = tf.random.uniform((5, 4, 4, 1)), tf.random.uniform((5, 4, 4, 1))
+    penalty = losses.gradient_penalty(linear_critic, real, fake, tf.random.uniform((5,)))
+    np.testing.assert_allclose(penalty.numpy(), np.zeros(5), atol=1e-6)
+
+
+def test_gradient_penalty_matches_a_hand_computation():
+    # f(x) = sum(x^2) has gradient 2 x_hat, so the penalty is (2 ||x_hat|| - 1)^2 with
+    # x_hat = w real + (1 - w) fake.
+    real = np.random.default_rng(1).uniform(size=(3, 2, 2, 1)).astype(np.float32)
+    fake = np.random.default_rng(2).uniform(size=(3, 2, 2, 1)).astype(np.float32)
+    weights = np.array([0.0, 0.25, 1.0], np.float32)
+    interpolated = weights[:, None, None, None] * real + (1 - weights[:, None, None, None]) * fake
+    expected = (2 * np.sqrt(np.sum(interpolated**2, axis=(1, 2, 3))) - 1) ** 2
+    penalty = losses.gradient_penalty(lambda x: tf.reduce_sum(x**2, axis=[1, 2, 3]), real, fake, weights)
+    np.testing.assert_allclose(penalty.numpy(), expected, rtol=1e-5)
+
+
+def test_gradient_penalty_is_finite_where_the_gradient_vanishes():
+    # f(x) = v * sum(x) with v = 0: grad_x f = 0, where d sqrt(.)/d v is 0/0 = NaN without the epsilon.
+    scale = tf.Variable(0.0)
+    real = tf.random.uniform((2, 2, 2, 1))
+    with tf.GradientTape() as tape:
+        penalty = losses.gradient_penalty(lambda x: scale * tf.reduce_sum(x, axis=[1, 2, 3]), real, real, tf.ones(2))
+    np.testing.assert_allclose(penalty.numpy(), [1.0, 1.0], rtol=1e-5)  # (0 - 1)^2
+    assert np.isfinite(tape.gradient(penalty, scale).numpy())
+
+
+def test_gan_losses_match_their_formulas_on_fixed_logits():
+    real, fake = np.array([2.0, -1.0, 0.0], np.float32), np.array([-3.0, 0.5, 0.0], np.float32)
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    np.testing.assert_allclose(
+        losses.discriminator_loss("non_saturating", real, fake).numpy(),
+        -np.log(sigmoid(real)) - np.log(1 - sigmoid(fake)),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(losses.generator_loss("non_saturating", fake).numpy(), -np.log(sigmoid(fake)), rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.discriminator_loss("least_squares", real, fake).numpy(),
+        0.5 * ((sigmoid(real) - 1) ** 2 + sigmoid(fake) ** 2),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        losses.generator_loss("least_squares", fake).numpy(), (sigmoid(fake) - 1) ** 2, rtol=1e-5
+    )
+    # At logit 0 the discriminator says 1/2: both cross-entropy terms are ln 2.
+    assert math.isclose(
+        float(losses.discriminator_loss("non_saturating", [0.0], [0.0])[0]), 2 * math.log(2), rel_tol=1e-6
+    )
+
+
+def test_wasserstein_losses_match_their_formulas():
+    real, fake = np.array([3.0, 1.0]), np.array([0.5, -2.0])
+    np.testing.assert_allclose(losses.wasserstein_critic_loss(real, fake).numpy(), fake - real)
+    np.testing.assert_allclose(losses.wasserstein_generator_loss(fake).numpy(), -fake)
+
+
+def test_gan_d_steps_and_test_step():
+    model = tiny("gan", d_steps=2, gan_loss="least_squares")
+    model.train_on_batch(stacked_batches(2), return_dict=True)
+    assert int(model.critic_optimizer.iterations.numpy()) == 2
+    before = snapshot(model.weights)
+    logs = model.test_on_batch(stacked_batches(1)[0], return_dict=True)
+    assert np.isfinite(logs["critic_loss"])
+    for old, variable in zip(before, model.weights):
+        np.testing.assert_array_equal(old, variable.numpy(), err_msg=variable.path)
+
+
+def test_wgan_rejects_both_or_neither_constraint():
+    generator, critic = tiny("wgan").generator, tiny("wgan").critic
+    with pytest.raises(ValueError, match="exactly one"):
+        models.wgan.WGAN(generator, critic, weight_clip=0.01, gradient_penalty_weight=10.0)
+
+
+def test_config_round_trip_gives_the_same_samples():
+    model = tiny("gan", gan_loss="least_squares", d_steps=3)
+    clone = gan_module.GAN.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    assert clone.gan_loss == "least_squares" and clone.critic_steps == 3
+    latents = tf.constant([[0.1, 0.2, -0.3]])
+    np.testing.assert_allclose(clone.decode_to_images(latents), model.decode_to_images(latents), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, extra", [("gan", {}), ("wgan", {"critic_steps": 2}), ("wgan", {"gradient_penalty": 10.0})]
+)
+def test_short_training_run_writes_samples_and_checkpoints(tmp_path, name, extra):
+    path = str(tmp_path / "data.npz")
+    np.savez(path, x=random_images((60, 16, 16, 3)))
+    config = trainer.TrainConfig(
+        model=name,
+        dataset="custom",
+        data_dir=path,
+        image_size=16,
+        z_dim=3,
+        batch_size=4,
+        epochs=1,
+        steps_per_epoch=2,
+        base_filters=4,
+        num_samples=4,
+        out_dir=str(tmp_path / "run"),
+        verbose=0,
+        **extra,
+    )
+    model, run_dir = trainer.train(config)
+    assert os.path.exists(os.path.join(run_dir, "samples", "epoch_0001.png"))
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint"))
+    assert int(model.generator_optimizer.iterations.numpy()) == 2
+    assert int(model.critic_optimizer.iterations.numpy()) == 2 * model.critic_steps
