@@ -12,6 +12,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from keras_gen import divergences
 from keras_gen import errors
 from keras_gen import losses
 from keras_gen import models
@@ -20,7 +21,7 @@ from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import trainer
 
-MODES = ("train",)
+MODES = ("train", "divergence")
 _DEFAULTS = trainer.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -81,6 +82,7 @@ flags.DEFINE_float(
     "WGAN-GP penalty weight lambda (10 in the paper); > 0 replaces weight clipping.",
     lower_bound=0.0,
 )
+flags.DEFINE_integer("divergence_steps", 1000, "--mode=divergence: critic updates per estimate.", lower_bound=1)
 flags.DEFINE_integer("num_samples", _DEFAULTS.num_samples, "Images in each epoch's sample grid.", lower_bound=1)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
@@ -126,6 +128,11 @@ def main(argv):
             config, given = train_config_from_flags()
             _, run_dir = trainer.train(config, given_fields=given)
             print(f"Run directory: {run_dir}")
+        elif FLAGS.mode == "divergence":
+            out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))
+            os.makedirs(out_dir, exist_ok=True)
+            divergences.parallel_lines_study(out_dir, steps=FLAGS.divergence_steps, seed=FLAGS.seed)
+            print(f"Wrote {os.path.join(out_dir, 'divergence.png')} and divergence.json")
     except errors.UserError as error:
         _fail(" ".join(str(error).split()))
 

@@ -87,3 +87,16 @@ def test_bad_input_is_one_line_with_exit_status_2(tmp_path, arguments, expected)
 def test_unknown_model_lists_the_valid_models(tmp_path):
     (line,) = error_lines(run_cli("--model=transformer"))
     assert "vae" in line
+
+
+def test_divergence_study_writes_its_plot_and_numbers(tmp_path):
+    import json
+
+    result = run_cli("--mode=divergence", "--divergence_steps=5", f"--out_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "divergence.json") as stream:
+        results = json.load(stream)
+    assert len(results["theta"]) == 21 and results["theta"][0] == -1.0 and results["theta"][-1] == 1.0
+    assert len(results["wasserstein"]) == len(results["squared_hellinger"]) == 21
+    assert results["squared_hellinger_closed_form"][10] == 0.0 and results["wasserstein_closed_form"][0] == 1.0
+    assert os.path.getsize(tmp_path / "divergence.png") > 10_000
