@@ -14,6 +14,8 @@ from absl import logging
 
 from keras_gen import divergences
 from keras_gen import errors
+from keras_gen import runs
+from keras_gen import studies
 from keras_gen import losses
 from keras_gen import models
 from keras_gen.data import datasets
@@ -21,7 +23,7 @@ from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import trainer
 
-MODES = ("train", "divergence")
+MODES = ("train", "divergence", "explore")
 _DEFAULTS = trainer.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -83,6 +85,8 @@ flags.DEFINE_float(
     lower_bound=0.0,
 )
 flags.DEFINE_integer("divergence_steps", 1000, "--mode=divergence: critic updates per estimate.", lower_bound=1)
+flags.DEFINE_enum("study", "traverse", studies.STUDIES, "--mode=explore: which latent-space study.")
+flags.DEFINE_list("dims", None, "--mode=explore --study=traverse: latent dimensions to perturb (default: first 10).")
 flags.DEFINE_integer("num_samples", _DEFAULTS.num_samples, "Images in each epoch's sample grid.", lower_bound=1)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
@@ -128,6 +132,15 @@ def main(argv):
             config, given = train_config_from_flags()
             _, run_dir = trainer.train(config, given_fields=given)
             print(f"Run directory: {run_dir}")
+        elif FLAGS.mode == "explore":
+            model, config, _ = runs.load_run(FLAGS.out_dir)
+            try:
+                dims = [int(dim) for dim in FLAGS.dims] if FLAGS.dims else None
+            except ValueError:
+                _fail(f"--dims={','.join(FLAGS.dims)}; expected comma-separated integers")
+            title = f"{config.model} on {config.dataset}"
+            path, _ = studies.run_study(model, FLAGS.study, FLAGS.out_dir, dims=dims, seed=FLAGS.seed, title=title)
+            print(f"Wrote {path}")
         elif FLAGS.mode == "divergence":
             out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))
             os.makedirs(out_dir, exist_ok=True)

@@ -112,3 +112,22 @@ def plot_divergence_study(results, path):
     figure.tight_layout()
     io_utils.save_figure(figure, path, dpi=100)
     plt.close(figure)
+
+
+def save_labelled_grid(tiles, path, row_labels, column_labels, xlabel, title):
+    """Saves tiles (rows, columns, size, size, channels) in [0, 1] with a label per row and column."""
+    rows, columns, size = tiles.shape[:3]
+    grid = tile_images(tiles.reshape((-1,) + tiles.shape[2:]), columns=columns)
+    figure, axes = plt.subplots(figsize=(1.0 + 0.75 * columns, 0.9 + 0.75 * rows))
+    show_grid(axes, grid)
+
+    def centres(count):  # Of the tiles, in grid pixels (1-pixel padding before each tile).
+        return [1 + index * (size + 1) + size / 2 for index in range(count)]
+
+    axes.set_xticks(centres(columns), column_labels)
+    axes.set_yticks(centres(rows), row_labels)
+    axes.set_xlabel(xlabel)
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
