@@ -41,3 +41,22 @@ def idx_folder(tmp_path):
 
 def random_images(shape, seed=0):
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def write_npz(directory, shape, seed=0):
+    """An .npz of random uint8 images (`x` only); returns its path."""
+    path = os.path.join(str(directory), "data.npz")
+    np.savez(path, x=random_images(shape, seed))
+    return path
+
+
+def tiny_train_config(data_path, out_dir, **overrides):
+    """A TrainConfig for a few steps of a tiny model on the 16x16 images in `data_path`."""
+    from keras_gen.training import trainer
+
+    settings = {
+        "model": "vae", "dataset": "custom", "data_dir": data_path, "image_size": 16, "z_dim": 2, "batch_size": 4,
+        "epochs": 2, "steps_per_epoch": 3, "base_filters": 4, "num_samples": 4, "out_dir": str(out_dir), "verbose": 0,
+    }  # fmt: skip
+    settings.update(overrides)
+    return trainer.TrainConfig(**settings)

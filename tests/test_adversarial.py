@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import random_images
+from conftest import tiny_train_config, write_npz
 from keras_gen import losses, models
 from keras_gen.models import gan as gan_module
 from keras_gen.training import trainer
@@ -173,23 +173,8 @@ def test_config_round_trip_gives_the_same_samples():
     "name, extra", [("gan", {}), ("wgan", {"critic_steps": 2}), ("wgan", {"gradient_penalty": 10.0})]
 )
 def test_short_training_run_writes_samples_and_checkpoints(tmp_path, name, extra):
-    path = str(tmp_path / "data.npz")
-    np.savez(path, x=random_images((60, 16, 16, 3)))
-    config = trainer.TrainConfig(
-        model=name,
-        dataset="custom",
-        data_dir=path,
-        image_size=16,
-        z_dim=3,
-        batch_size=4,
-        epochs=1,
-        steps_per_epoch=2,
-        base_filters=4,
-        num_samples=4,
-        out_dir=str(tmp_path / "run"),
-        verbose=0,
-        **extra,
-    )
+    data_path = write_npz(tmp_path, (60, 16, 16, 3))
+    config = tiny_train_config(data_path, tmp_path / "run", model=name, z_dim=3, epochs=1, steps_per_epoch=2, **extra)
     model, run_dir = trainer.train(config)
     assert os.path.exists(os.path.join(run_dir, "samples", "epoch_0001.png"))
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint"))

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import random_images
+from conftest import tiny_train_config, write_npz
 from keras_gen import errors, models, runs, studies
 from keras_gen.training import trainer
 
@@ -38,22 +38,8 @@ def test_interpolate_ends_at_the_two_decodes_and_fades_linearly(model):
 
 
 def test_studies_on_a_reopened_run(tmp_path):
-    path = str(tmp_path / "data.npz")
-    np.savez(path, x=random_images((40, 16, 16, 1)))
-    config = trainer.TrainConfig(
-        model="vae",
-        dataset="custom",
-        data_dir=path,
-        image_size=16,
-        z_dim=3,
-        batch_size=4,
-        epochs=1,
-        steps_per_epoch=2,
-        base_filters=4,
-        num_samples=4,
-        out_dir=str(tmp_path / "run"),
-        verbose=0,
-    )
+    data_path = write_npz(tmp_path, (40, 16, 16, 1))
+    config = tiny_train_config(data_path, tmp_path / "run", z_dim=3, epochs=1, steps_per_epoch=2)
     trained, run_dir = trainer.train(config)
     model, loaded_config, _ = runs.load_run(run_dir)
     latents = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)

@@ -7,35 +7,15 @@ import os
 import numpy as np
 import pytest
 
-from conftest import random_images
+from conftest import tiny_train_config as tiny_config
+from conftest import write_npz
 from keras_gen import errors
 from keras_gen.training import trainer
 
 
 @pytest.fixture
 def npz_path(tmp_path):
-    path = str(tmp_path / "data.npz")
-    np.savez(path, x=random_images((40, 16, 16, 1)), y=np.arange(40) % 10)
-    return path
-
-
-def tiny_config(npz_path, out_dir, **overrides):
-    settings = dict(
-        model="vae",
-        dataset="custom",
-        data_dir=npz_path,
-        image_size=16,
-        z_dim=2,
-        batch_size=4,
-        epochs=2,
-        steps_per_epoch=3,
-        base_filters=4,
-        num_samples=4,
-        out_dir=str(out_dir),
-        verbose=0,
-    )
-    settings.update(overrides)
-    return trainer.TrainConfig(**settings)
+    return write_npz(tmp_path, (40, 16, 16, 1))
 
 
 def test_run_directory_holds_what_the_readme_documents(npz_path, tmp_path):

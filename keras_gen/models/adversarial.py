@@ -23,6 +23,7 @@ class AdversarialModel(base.GenerativeModel):
     """
 
     value_range = "symmetric"
+    networks = ("generator", "critic")
 
     def __init__(self, generator, critic, critic_steps=1, seed=None, **kwargs):
         latent_dim = kwargs.pop("latent_dim", generator.input_shape[-1])
@@ -130,18 +131,5 @@ class AdversarialModel(base.GenerativeModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "critic": keras.saving.serialize_keras_object(self.critic),
-                "critic_steps": self.critic_steps,
-            }
-        )
+        config["critic_steps"] = self.critic_steps
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
-        return cls(**config)

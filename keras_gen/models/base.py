@@ -16,6 +16,8 @@ class GenerativeModel(keras.Model):
     """
 
     value_range = "unit"
+    # Constructor arguments that are Keras models; get_config/from_config (de)serialize them.
+    networks = ()
     # Real batches one train_step consumes, stacked on a leading axis; None: one unstacked batch.
     batches_per_step = None
     default_learning_rate = 1e-3
@@ -57,4 +59,12 @@ class GenerativeModel(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update({"latent_dim": self.latent_dim, "seed": self.seed})
+        config.update({name: keras.saving.serialize_keras_object(getattr(self, name)) for name in self.networks})
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.networks:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)

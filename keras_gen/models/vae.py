@@ -34,6 +34,8 @@ class VAE(base.GenerativeModel):
         >>> vae.fit(binarized_batches, epochs=5)
     """
 
+    networks = ("encoder", "decoder")
+
     def __init__(
         self,
         encoder,
@@ -137,18 +139,9 @@ class VAE(base.GenerativeModel):
         config = super().get_config()
         config.update(
             {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder),
                 "likelihood": self.likelihood,
                 "kl_weight": self.kl_weight,
                 "reconstruction_weight": self.reconstruction_weight,
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
