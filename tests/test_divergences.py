@@ -9,10 +9,6 @@ import tensorflow as tf
 from keras_gen import divergences
 
 
-def lines(theta):
-    return lambda num_samples, rng: divergences.parallel_lines(theta, num_samples, rng)
-
-
 def test_bounds_on_fixed_scores():
     # Critic outputs v = ln 2 on p and -ln 2 on q: (1 - 1/2) - (1/2 - 1) = 1.
     bound = divergences.squared_hellinger_bound(tf.fill([4], math.log(2.0)), tf.fill([4], -math.log(2.0)))
@@ -39,13 +35,19 @@ def test_closed_forms():
 
 @pytest.mark.parametrize("theta", [0.0, 0.5, 1.0])
 def test_wasserstein_estimate_is_within_a_tenth_of_abs_theta(theta):
-    estimate = divergences.estimate("wasserstein", lines(0.0), lines(theta), steps=600, seed=1)
+    estimate = divergences.estimate(
+        "wasserstein", divergences.lines_sampler(0.0), divergences.lines_sampler(theta), steps=600, seed=1
+    )
     assert abs(estimate - abs(theta)) < 0.1, estimate
 
 
 def test_squared_hellinger_is_near_its_maximum_for_disjoint_supports_and_near_zero_for_identical_ones():
-    disjoint = divergences.estimate("squared_hellinger", lines(0.0), lines(1.0), steps=600, seed=1)
-    identical = divergences.estimate("squared_hellinger", lines(0.0), lines(0.0), steps=600, seed=1)
+    disjoint = divergences.estimate(
+        "squared_hellinger", divergences.lines_sampler(0.0), divergences.lines_sampler(1.0), steps=600, seed=1
+    )
+    identical = divergences.estimate(
+        "squared_hellinger", divergences.lines_sampler(0.0), divergences.lines_sampler(0.0), steps=600, seed=1
+    )
     assert disjoint > 1.8, disjoint
     assert abs(identical) < 0.1, identical
 

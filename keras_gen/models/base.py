@@ -53,9 +53,6 @@ class GenerativeModel(keras.Model):
         """The images of a batch, whether it comes as images, (images, labels) or train_on_batch's tuple."""
         return keras.utils.unpack_x_y_sample_weight(data)[0]
 
-    def sample_latents(self, num_samples):
-        return keras.random.normal((num_samples, self.latent_dim), seed=self.noise)
-
     def get_config(self):
         config = super().get_config()
         config.update({"latent_dim": self.latent_dim, "seed": self.seed})
