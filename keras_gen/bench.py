@@ -1,7 +1,9 @@
 """Benchmarks whose results go into BENCHMARKS.md: `python -m keras_gen.bench vae --epochs=5`.
 
-Each benchmark trains through the same code path as `run.py` and prints a Markdown table of
-seconds per epoch, training images per second and the test metrics after every epoch.
+Each training benchmark trains through the same code path as `run.py` and prints a Markdown table
+of seconds per epoch, training images per second and the test metrics after every epoch.
+`likelihoods` trains every VAE of the likelihood table (issue 3) and evaluates it as
+`run.py --mode=eval` does; rerunning it continues unfinished runs instead of starting over.
 """
 
 import argparse
@@ -11,7 +13,9 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_gen.evaluation import evaluate
 from keras_gen.training import callbacks
+from keras_gen.training import checkpointing
 from keras_gen.training import trainer
 
 BENCHMARKS = {
@@ -24,16 +28,67 @@ BENCHMARKS = {
     "gan_svhn": dict(model="gan", dataset="svhn", image_size=32, z_dim=100, batch_size=64),
     "wgan_svhn": dict(model="wgan", dataset="svhn", image_size=32, z_dim=100, batch_size=64),
 }
+# The likelihood table: model x z_dim on Fashion-MNIST 32x32 (continuous Bernoulli, dequantized).
+LIKELIHOOD_RUNS = {
+    "vae_z2": dict(model="vae", z_dim=2),
+    "vae_z20": dict(model="vae", z_dim=20),
+    "vae_z100": dict(model="vae", z_dim=100),
+    "mlp_vae_z2": dict(model="mlp_vae", z_dim=2),
+    "mlp_vae_z20": dict(model="mlp_vae", z_dim=20),
+    "lstm_vae_z20": dict(model="lstm_vae", z_dim=20),
+    "mlp_vae_z2_no_kl": dict(model="mlp_vae", z_dim=2, kl_weight=0.0),
+    "mlp_vae_z2_no_reconstruction": dict(model="mlp_vae", z_dim=2, reconstruction_weight=0.0),
+}
+
+
+def likelihood_table(arguments):
+    """Trains (or finishes) each run of LIKELIHOOD_RUNS, evaluates it, prints one Markdown row per run."""
+    names = arguments.only.split(",") if arguments.only else list(LIKELIHOOD_RUNS)
+    rows = []
+    for name in names:
+        run_dir = os.path.join(arguments.out_dir, name)
+        config = trainer.TrainConfig(
+            out_dir=run_dir,
+            dataset="fashion_mnist",
+            image_size=32,
+            batch_size=64,
+            epochs=arguments.epochs,
+            steps_per_epoch=arguments.steps_per_epoch,
+            verbose=2,
+            data_dir=arguments.data_dir,
+            resume=checkpointing.has_checkpoint(run_dir),
+            **LIKELIHOOD_RUNS[name],
+        )
+        trainer.train(config, given_fields=("epochs",))
+        seconds = [row["epoch_seconds"] for row in callbacks.read_metrics_csv(os.path.join(run_dir, "metrics.csv"))]
+        metrics = evaluate.evaluate_run(run_dir, num_samples=arguments.num_samples, iw_samples=arguments.iw_samples)
+        rows.append(
+            f"| {name} | {metrics['epochs']} | {sum(seconds) / len(seconds):.0f} | "
+            f"{metrics['neg_elbo']:.1f} ± {metrics['neg_elbo_stderr']:.1f} | "
+            f"{metrics['iwae_nll']:.1f} ± {metrics['iwae_nll_stderr']:.1f} | "
+            f"{metrics['reconstruction']:.1f} | {metrics['kl']:.1f} |"
+        )
+        print(rows[-1], flush=True)
+    print(f"\nTest images: first {arguments.num_samples}; IWAE samples per image: {arguments.iw_samples}")
+    print("| run | epochs | s/epoch | test neg. ELBO | IWAE NLL | reconstruction | KL |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    parser.add_argument("benchmark", choices=sorted(BENCHMARKS) + ["likelihoods"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--steps_per_epoch", type=int, default=None)
     parser.add_argument("--out_dir", default=None, help="run directory (default: a temporary one)")
     parser.add_argument("--data_dir", default=None, help="local dataset files, as run.py's --data_dir")
+    parser.add_argument("--num_samples", type=int, default=10_000, help="likelihoods: test images")
+    parser.add_argument("--iw_samples", type=int, default=1000, help="likelihoods: IWAE samples per image")
+    parser.add_argument("--only", default=None, help="likelihoods: comma-separated run names")
     arguments = parser.parse_args(argv)
+    if arguments.benchmark == "likelihoods":
+        arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_likelihoods_")
+        return likelihood_table(arguments)
     out_dir = arguments.out_dir or tempfile.mkdtemp(prefix=f"bench_{arguments.benchmark}_")
     config = trainer.TrainConfig(
         out_dir=out_dir,

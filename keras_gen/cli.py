@@ -5,6 +5,7 @@
 """
 
 import dataclasses
+import json
 import os
 import sys
 
@@ -19,11 +20,12 @@ from keras_gen import studies
 from keras_gen import losses
 from keras_gen import models
 from keras_gen.data import datasets
+from keras_gen.evaluation import evaluate
 from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import trainer
 
-MODES = ("train", "divergence", "explore")
+MODES = ("train", "eval", "explore", "divergence")
 _DEFAULTS = trainer.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -58,6 +60,12 @@ flags.DEFINE_integer(
     "Filters of the first conv stage, doubled per stage; default per model: VAE 32, GAN/WGAN 64.",
     lower_bound=1,
 )
+flags.DEFINE_integer(
+    "hidden_units",
+    None,
+    "Width of the MLP VAE's hidden layers (default 400) and of the LSTM-VAE encoder's state (default 256).",
+    lower_bound=1,
+)
 flags.DEFINE_enum(
     "likelihood",
     _DEFAULTS.likelihood,
@@ -87,7 +95,16 @@ flags.DEFINE_float(
 flags.DEFINE_integer("divergence_steps", 1000, "--mode=divergence: critic updates per estimate.", lower_bound=1)
 flags.DEFINE_enum("study", "traverse", studies.STUDIES, "--mode=explore: which latent-space study.")
 flags.DEFINE_list("dims", None, "--mode=explore --study=traverse: latent dimensions to perturb (default: first 10).")
-flags.DEFINE_integer("num_samples", _DEFAULTS.num_samples, "Images in each epoch's sample grid.", lower_bound=1)
+flags.DEFINE_integer("grid_size", _DEFAULTS.grid_size, "Images in each epoch's sample grid.", lower_bound=1)
+flags.DEFINE_integer(
+    "num_samples",
+    10_000,
+    "--mode=eval: test images to evaluate; --study=scatter: test images to place (the first N of the test split).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "iw_samples", 1000, "--mode=eval: posterior samples per image of the importance-weighted bound.", lower_bound=1
+)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
 flags.register_validator(
@@ -132,14 +149,18 @@ def main(argv):
             config, given = train_config_from_flags()
             _, run_dir = trainer.train(config, given_fields=given)
             print(f"Run directory: {run_dir}")
+        elif FLAGS.mode == "eval":
+            record = evaluate.evaluate_run(
+                FLAGS.out_dir, num_samples=FLAGS.num_samples, iw_samples=FLAGS.iw_samples, seed=FLAGS.seed
+            )
+            print(json.dumps(record, sort_keys=True))
         elif FLAGS.mode == "explore":
-            model, config, _ = runs.load_run(FLAGS.out_dir)
+            run = runs.load_run(FLAGS.out_dir)
             try:
                 dims = [int(dim) for dim in FLAGS.dims] if FLAGS.dims else None
             except ValueError:
                 _fail(f"--dims={','.join(FLAGS.dims)}; expected comma-separated integers")
-            title = f"{config.model} on {config.dataset}"
-            path, _ = studies.run_study(model, FLAGS.study, FLAGS.out_dir, dims=dims, seed=FLAGS.seed, title=title)
+            path, _ = studies.run_study(run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples)
             print(f"Wrote {path}")
         elif FLAGS.mode == "divergence":
             out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))

@@ -13,6 +13,8 @@ def atomic_open(path, mode="w", **kwargs):
     os.makedirs(directory, exist_ok=True)
     handle, temporary_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
+        # mkstemp makes the file private (0600); the result gets the permissions any new file would.
+        os.chmod(temporary_path, 0o666 & ~_umask())
         with os.fdopen(handle, mode, **kwargs) as stream:
             yield stream
             stream.flush()
@@ -22,6 +24,12 @@ def atomic_open(path, mode="w", **kwargs):
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary_path)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text):

@@ -114,7 +114,7 @@ def plot_divergence_study(results, path):
     plt.close(figure)
 
 
-def save_labelled_grid(tiles, path, row_labels, column_labels, xlabel, title):
+def save_labelled_grid(tiles, path, row_labels, column_labels, xlabel, title, ylabel=None):
     """Saves tiles (rows, columns, size, size, channels) in [0, 1] with a label per row and column."""
     rows, columns, size = tiles.shape[:3]
     grid = tile_images(tiles.reshape((-1,) + tiles.shape[2:]), columns=columns)
@@ -127,7 +127,32 @@ def save_labelled_grid(tiles, path, row_labels, column_labels, xlabel, title):
     axes.set_xticks(centres(columns), column_labels)
     axes.set_yticks(centres(rows), row_labels)
     axes.set_xlabel(xlabel)
+    if ylabel:
+        axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
+
+
+def scatter_by_class(points, labels, class_names, path, axes_names, title):
+    """Scatter plot of 2-D points, one colour per class (one colour when `labels` is None)."""
+    figure, axes = plt.subplots(figsize=(7.5, 6.5))
+    if labels is None:
+        axes.scatter(points[:, 0], points[:, 1], s=3, alpha=0.5, color="tab:blue", label="unlabelled")
+    else:
+        colours = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+        for label in np.unique(labels):
+            chosen = labels == label
+            name = class_names[label] if class_names and label < len(class_names) else str(label)
+            axes.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.5, color=colours(label % 20), label=name)
+    axes.set_xlabel(axes_names[0])
+    axes.set_ylabel(axes_names[1])
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    legend = axes.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for handle in legend.legend_handles:
+        handle.set_alpha(1.0)
     figure.tight_layout()
     io_utils.save_figure(figure, path, dpi=100)
     plt.close(figure)

@@ -1,16 +1,28 @@
-"""Reopening a finished (or interrupted) run directory: its config and its newest weights."""
+"""Reopening a finished (or interrupted) run directory: its config, its newest weights, its data."""
 
 import json
 import os
+import typing
 
 from keras_gen import errors
 from keras_gen import models
+from keras_gen.data import datasets
+from keras_gen.data import pipeline
 from keras_gen.training import checkpointing
 from keras_gen.training import trainer
 
 
+class LoadedRun(typing.NamedTuple):
+    model: object  # models.base.GenerativeModel with the newest checkpoint's weights
+    config: trainer.TrainConfig
+    record: dict  # config.json as written by the trainer
+    checkpoint: str  # path prefix of the checkpoint restored
+    epochs: int  # epochs the restored weights have trained
+    directory: str  # the run directory it was loaded from
+
+
 def load_run(run_dir):
-    """(model with the newest checkpoint's weights, TrainConfig, record of config.json) of `run_dir`."""
+    """Rebuilds the model of `run_dir` and restores its newest checkpoint; returns a LoadedRun."""
     path = os.path.join(run_dir or "", trainer.CONFIG_FILE)
     if not run_dir or not os.path.exists(path):
         raise errors.UserError(
@@ -18,9 +30,27 @@ def load_run(run_dir):
         )
     with open(path, encoding="utf-8") as stream:
         record = json.load(stream)
-    config = trainer.TrainConfig(**record["config"])
+    known = set(trainer.TrainConfig.__dataclass_fields__)
+    # Fields of older versions (renamed since) are ignored rather than refused.
+    config = trainer.TrainConfig(**{key: value for key, value in record["config"].items() if key in known})
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
     model.compile(**model.default_optimizers(config.learning_rate or model.default_learning_rate))
-    checkpoint, manager, _ = checkpointing.make_checkpoint(model, run_dir)
-    checkpointing.restore_latest(checkpoint, manager)
-    return model, config, record
+    checkpoint, manager, epoch = checkpointing.make_checkpoint(model, run_dir)
+    restored = checkpointing.restore_latest(checkpoint, manager)
+    return LoadedRun(model, config, record, restored, int(epoch.numpy()), run_dir)
+
+
+def eval_split(run, max_images=None):
+    """(images in the model's input range, LoadedSplit) of the run's test split, first `max_images` only.
+
+    Pixel noise (binarization, dequantization) is drawn as in the run's own evaluation: fixed by its seed.
+    """
+    config = run.config
+    split = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)["test"]
+    if max_images is not None:
+        split = datasets.LoadedSplit(
+            split.images[:max_images], None if split.labels is None else split.labels[:max_images], split.source
+        )
+    pixel_noise = run.model.pixel_noise(datasets.DATASETS.lookup(config.dataset).binarize)
+    batches = pipeline.eval_dataset(split.images, config.batch_size, run.model.value_range, pixel_noise, config.seed)
+    return batches, split

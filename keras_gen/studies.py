@@ -1,21 +1,36 @@
-"""Latent-space studies of any trained generator (VAE decoder, GAN/WGAN generator).
+"""Latent-space studies of trained models (`--mode=explore --study=NAME`), after ../shared/seeds/000 and 001.
 
-- traverse: one sampled z, each chosen dimension shifted by epsilon in {-5, ..., 4} (rows are
-  dimensions, columns epsilon; epsilon = 0 is the unperturbed sample), as in ../shared/seeds/000.
-- interpolate: between two sampled latents, (a) decodes along the straight line in latent space
-  beside (b) the pixel-space cross-fade of the two end images (figures (a) and (b) of seeds/000).
+- reconstruct: test inputs beside their reconstructions, and decodes of z = mu + sigma * epsilon for
+  a row of epsilon ~ N(0, I) around the first input's posterior.              (encoder models)
+- traverse: one z, each chosen dimension shifted by epsilon in {-5, ..., 4} (rows are dimensions,
+  columns epsilon; epsilon = 0 is the unperturbed decode).                    (every model)
+- interpolate: (a) decodes along the straight line between two latents beside (b) the pixel-space
+  cross-fade. With an encoder the ends are two test images (their posterior means, and the images
+  themselves in (b)); a generator interpolates between two prior draws and their decodes.
+- manifold: decodes over a grid of z through the prior's inverse CDF.         (2-latent models)
+- scatter: posterior means of the test images coloured by class; PCA to 2-D beyond 2 latents.
+                                                                              (encoder models)
+Every study writes RUN/explore/<study>.png and the same image to TensorBoard (RUN/logs/explore).
 """
 
 import os
 
 import numpy as np
+import scipy.stats
 import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen import plotting
+from keras_gen import runs
+from keras_gen.data import datasets
 
-STUDIES = ("traverse", "interpolate")
+STUDIES = ("reconstruct", "traverse", "interpolate", "manifold", "scatter")
 TRAVERSE_EPSILONS = tuple(range(-5, 5))
+INTERPOLATION_STEPS = 10
+RECONSTRUCT_COLUMNS = 10
+MANIFOLD_SIZE = 15
+# The manifold grid spans these prior quantiles: the central 90% of N(0, 1) on each axis.
+MANIFOLD_QUANTILES = (0.05, 0.95)
 
 
 def traverse(model, latent, dims, epsilons=TRAVERSE_EPSILONS):
@@ -29,58 +44,193 @@ def traverse(model, latent, dims, epsilons=TRAVERSE_EPSILONS):
     return images.reshape((len(dims), len(epsilons)) + images.shape[1:])
 
 
-def interpolate(model, start, end, num_steps=10):
-    """(latent_path, crossfade), each (num_steps, size, size, channels), for weights 0 .. 1."""
+def interpolate(model, start, end, num_steps=INTERPOLATION_STEPS, end_images=None):
+    """(latent_path, crossfade), each (num_steps, size, size, channels), for weights 0 .. 1.
+
+    Args:
+        start, end: latents (latent_dim,).
+        end_images: the two images (2, size, size, channels) in [0, 1] to cross-fade; by default
+            the decodes of `start` and `end`.
+    """
     weights = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)[:, np.newaxis]
     start, end = np.asarray(start, np.float32), np.asarray(end, np.float32)
     latent_path = np.asarray(model.decode_to_images((1.0 - weights) * start + weights * end))
-    ends = np.asarray(model.decode_to_images(np.stack([start, end])))
+    if end_images is None:
+        end_images = np.asarray(model.decode_to_images(np.stack([start, end])))
     fade = weights[:, :, np.newaxis, np.newaxis]
-    crossfade = (1.0 - fade) * ends[0] + fade * ends[1]
+    crossfade = (1.0 - fade) * end_images[0] + fade * end_images[1]
     return latent_path, crossfade
 
 
-def run_study(model, study, out_dir, dims=None, seed=0, title=""):
-    """Runs one study on `model`; writes `<out_dir>/explore/<study>.png` and a TensorBoard image.
+def reconstruct(model, images, epsilons):
+    """Tiles (3, columns, size, size, channels) for `columns` = len(images) = len(epsilons).
+
+    Rows: the inputs; their reconstructions E[x | z = mu(x)]; decodes of mu + sigma * epsilon_j
+    for the first input.
+    """
+    mean, log_variance = (np.asarray(value) for value in model.encode(images))
+    reconstructions = np.asarray(model.decode_to_images(mean))
+    around = mean[0] + np.exp(0.5 * log_variance[0]) * np.asarray(epsilons, np.float32)
+    samples = np.asarray(model.decode_to_images(around))
+    return np.stack([np.asarray(images, np.float32), reconstructions, samples])
+
+
+def manifold_axis(size=MANIFOLD_SIZE):
+    """Latent values of the manifold grid: the prior's quantiles, evenly spaced in probability."""
+    axis = scipy.stats.norm.ppf(np.linspace(*MANIFOLD_QUANTILES, size)).astype(np.float32)
+    axis[np.abs(axis) < 1e-6] = 0.0  # The median is 0, not a rounding error's -0.00 on the plot.
+    return axis
+
+
+def manifold(model, size=MANIFOLD_SIZE):
+    """Tiles (size, size, ...): row r, column c decodes z = (axis[c], axis[size - 1 - r]) (z[1] up)."""
+    if model.latent_dim != 2:
+        raise errors.UserError(
+            f"--study=manifold draws the decoder over a 2-D grid of z; this run has z_dim={model.latent_dim} "
+            "(train with --z_dim=2)"
+        )
+    axis = manifold_axis(size)
+    z0, z1 = np.meshgrid(axis, axis[::-1])
+    images = np.asarray(model.decode_to_images(np.stack([z0.ravel(), z1.ravel()], axis=1)))
+    return images.reshape((size, size) + images.shape[1:])
+
+
+def posterior_means(model, batches):
+    """Posterior means mu(x), (num_images, latent_dim), of every image of `batches`."""
+    return np.concatenate([np.asarray(model.encode(images)[0]) for images in batches])
+
+
+def project_2d(points):
+    """(projection (num, 2), fraction of variance kept): the points themselves for 2 dims, else PCA."""
+    if points.shape[1] <= 2:
+        return points, 1.0
+    centred = points - points.mean(axis=0)
+    _, singular_values, components = np.linalg.svd(centred, full_matrices=False)
+    variance = np.square(singular_values)
+    return centred @ components[:2].T, float(variance[:2].sum() / variance.sum())
+
+
+def _needs_encoder(model, study):
+    if not hasattr(model, "encode"):
+        raise errors.UserError(f"--study={study} needs a model with an encoder (a VAE); this run's model has none")
+
+
+def _first_images(batches, count):
+    images = np.concatenate([np.asarray(batch) for batch in batches.take(count)])[:count]
+    if len(images) < count:
+        raise errors.UserError(f"the test split holds {len(images)} images; this study needs {count}")
+    return images
+
+
+def _tensorboard_image(png_path, out_dir, study):
+    """Writes the saved figure itself to TensorBoard, so both show the same picture."""
+    figure = tf.io.decode_png(tf.io.read_file(png_path), channels=3)
+    writer = tf.summary.create_file_writer(os.path.join(out_dir, "logs", "explore"))
+    with writer.as_default():
+        tf.summary.image(study, figure[tf.newaxis], step=0)
+    writer.close()
+
+
+def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
+    """Runs one study on a runs.LoadedRun; writes `<out_dir>/explore/<study>.png` and a TensorBoard image.
+
+    Args:
+        run: the run whose model to study (its test split feeds the encoder studies).
+        study: one of STUDIES.
+        out_dir: where to write; default the run's own directory.
+        dims: `traverse`: the latent dimensions to perturb (default the first 10).
+        seed: picks the latents, test images and epsilons.
+        num_images: `scatter`: how many test images to place.
 
     Returns:
-        (path of the PNG, the tiles (rows, columns, size, size, channels)).
+        (path of the PNG, the figure's data: tiles (rows, columns, size, size, channels), or for
+        `scatter` the plotted points (num_images, 2)).
     """
+    model, config = run.model, run.config
+    out_dir = out_dir or run.directory
     rng = np.random.default_rng(seed)
-    path = f"{out_dir}/explore/{study}.png"
+    path = os.path.join(out_dir, "explore", f"{study}.png")
+    title = f"{config.model} on {config.dataset} (z={model.latent_dim}, epoch {run.epochs})"
     if study == "traverse":
         dims = list(dims) if dims else list(range(min(model.latent_dim, 10)))
         bad = [dim for dim in dims if not 0 <= dim < model.latent_dim]
         if bad:
             raise errors.UserError(f"--dims={bad} outside the latent dimensions 0..{model.latent_dim - 1}")
-        tiles = traverse(model, rng.standard_normal(model.latent_dim), dims)
+        data = traverse(model, rng.standard_normal(model.latent_dim), dims)
         plotting.save_labelled_grid(
-            tiles,
+            data,
             path,
             row_labels=[f"z[{dim}]" for dim in dims],
             column_labels=[str(e) for e in TRAVERSE_EPSILONS],
             xlabel="ε added to the dimension (0 = the sample itself)",
-            title=f"{title}: each latent dimension perturbed",
+            title=f"{title}\neach latent dimension of one sampled z perturbed",
         )
     elif study == "interpolate":
-        latent_path, crossfade = interpolate(
-            model, rng.standard_normal(model.latent_dim), rng.standard_normal(model.latent_dim)
-        )
-        tiles = np.stack([latent_path, crossfade])
-        weights = np.linspace(0.0, 1.0, latent_path.shape[0])
+        if hasattr(model, "encode"):
+            batches, split = runs.eval_split(run, max_images=1000)
+            images = _first_images(batches, 2 * config.batch_size)
+            first, second = rng.choice(len(images), 2, replace=False)
+            ends = images[[first, second]]
+            means = np.asarray(model.encode(ends)[0])
+            data = np.stack(interpolate(model, means[0], means[1], end_images=ends))
+            ends_name = f"test images {first} and {second} (posterior means)"
+        else:
+            start, end = rng.standard_normal((2, model.latent_dim))
+            data = np.stack(interpolate(model, start, end))
+            ends_name = "two latents drawn from the prior"
+        weights = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)
         plotting.save_labelled_grid(
-            tiles,
+            data,
             path,
             row_labels=["(a) latent", "(b) pixels"],
             column_labels=[f"{w:.2f}" for w in weights],
-            xlabel="interpolation weight from z₀ to z₁",
-            title=f"{title}: latent-space path vs pixel-space cross-fade",
+            xlabel=f"interpolation weight between {ends_name}",
+            title=f"{title}\n(a) decodes along the latent line vs (b) pixel-space cross-fade",
+        )
+    elif study == "reconstruct":
+        _needs_encoder(model, study)
+        batches, _ = runs.eval_split(run, max_images=1000)
+        images = _first_images(batches, RECONSTRUCT_COLUMNS)
+        epsilons = rng.standard_normal((RECONSTRUCT_COLUMNS, model.latent_dim))
+        data = reconstruct(model, images, epsilons)
+        plotting.save_labelled_grid(
+            data,
+            path,
+            row_labels=["input", "reconstruction", "z = μ₁ + σ₁ε"],
+            column_labels=[str(column + 1) for column in range(RECONSTRUCT_COLUMNS)],
+            xlabel="test image (rows 1-2) / draw of ε ~ N(0, I) around image 1's posterior (row 3)",
+            title=f"{title}\ninputs, reconstructions from μ(x), and samples around one posterior",
+        )
+    elif study == "manifold":
+        data = manifold(model)
+        axis = manifold_axis()
+        plotting.save_labelled_grid(
+            data,
+            path,
+            row_labels=[f"{value:.2f}" for value in axis[::-1]],
+            column_labels=[f"{value:.2f}" for value in axis],
+            xlabel="z[0]  (grid evenly spaced in prior probability, 5%-95%)",
+            ylabel="z[1]",
+            title=f"{title}\ndecoder over a grid of the 2-D latent space",
+        )
+    elif study == "scatter":
+        _needs_encoder(model, study)
+        batches, split = runs.eval_split(run, max_images=num_images)
+        data, kept = project_2d(posterior_means(model, batches))
+        if model.latent_dim > 2:
+            axes_names = ("principal component 1", "principal component 2")
+            what = f"PCA of {model.latent_dim}-D posterior means ({kept:.0%} of their variance)"
+        else:
+            axes_names, what = ("μ[0]", "μ[1]"), "posterior means"
+        plotting.scatter_by_class(
+            data,
+            split.labels,
+            datasets.DATASETS.lookup(config.dataset).class_names,
+            path,
+            axes_names=axes_names,
+            title=f"{title}\n{what} of {len(data)} test images",
         )
     else:
-        raise ValueError(f"study {study!r}; expected one of {STUDIES}")
-    writer = tf.summary.create_file_writer(os.path.join(out_dir, "logs", "explore"))
-    with writer.as_default():
-        grid = plotting.tile_images(tiles.reshape((-1,) + tiles.shape[2:]), columns=tiles.shape[1])
-        tf.summary.image(study, grid[np.newaxis], step=0)
-    writer.close()
-    return path, tiles
+        raise errors.UserError(f"--study={study}; expected one of {', '.join(STUDIES)}")
+    _tensorboard_image(path, out_dir, study)
+    return path, data

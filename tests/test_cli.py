@@ -1,6 +1,7 @@
 """The command line as a user runs it, in a subprocess."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,19 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
     with open(os.path.join(out_dir, "config.json")) as stream:
         assert FASHION_MNIST_DIR in stream.read()
 
+    # The run evaluates and explores from its directory alone.
+    result = run_cli("--mode=eval", f"--out_dir={out_dir}", "--num_samples=20", "--iw_samples=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line,) = [line for line in result.stdout.splitlines() if line.strip()]
+    printed = json.loads(line)
+    with open(os.path.join(out_dir, "metrics.json")) as stream:
+        assert json.load(stream) == printed
+    assert printed["num_images"] == 20 and printed["iw_samples"] == 4
+    assert 0 < printed["iwae_nll"] < 2 * 5678
+    result = run_cli("--mode=explore", "--study=reconstruct", f"--out_dir={out_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.getsize(os.path.join(out_dir, "explore", "reconstruct.png")) > 5000
+
 
 @pytest.mark.parametrize(
     "arguments, expected",
@@ -73,6 +87,8 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
         (["--dataset=custom", "--data_dir=/nowhere/at/all"], "--data_dir /nowhere/at/all does not exist"),
         (["--epochs=0"], "--epochs"),
         (["stray"], "unexpected arguments stray"),
+        (["--mode=eval"], "holds no config.json"),
+        (["--mode=explore", "--study=spiral"], "--study=spiral"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_status_2(tmp_path, arguments, expected):
@@ -90,8 +106,6 @@ def test_unknown_model_lists_the_valid_models(tmp_path):
 
 
 def test_divergence_study_writes_its_plot_and_numbers(tmp_path):
-    import json
-
     result = run_cli("--mode=divergence", "--divergence_steps=5", f"--out_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "divergence.json") as stream:

@@ -12,6 +12,8 @@ from keras_gen.models import vae
 from keras_gen.models import wgan
 from keras_gen.networks import convolutional
 from keras_gen.networks import dcgan
+from keras_gen.networks import dense
+from keras_gen.networks import recurrent
 
 MODELS = registry.Registry("model")
 
@@ -29,6 +31,49 @@ def build_vae(
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return vae.VAE(
         convolutional.conv_encoder(image_shape, latent_dim, base_filters),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters),
+        likelihood=likelihood,
+        kl_weight=kl_weight,
+        reconstruction_weight=reconstruction_weight,
+        seed=seed,
+    )
+
+
+@MODELS.register("mlp_vae")
+def build_mlp_vae(
+    image_shape,
+    latent_dim,
+    hidden_units=400,
+    likelihood="bernoulli",
+    kl_weight=1.0,
+    reconstruction_weight=1.0,
+    seed=None,
+):
+    """Fully connected VAE (the "vanilla" VAE of ../shared/seeds/001: one hidden layer of 400 each way)."""
+    return vae.VAE(
+        dense.mlp_encoder(image_shape, latent_dim, hidden_units),
+        dense.mlp_decoder(image_shape, latent_dim, hidden_units),
+        likelihood=likelihood,
+        kl_weight=kl_weight,
+        reconstruction_weight=reconstruction_weight,
+        seed=seed,
+    )
+
+
+@MODELS.register("lstm_vae")
+def build_lstm_vae(
+    image_shape,
+    latent_dim,
+    hidden_units=256,
+    base_filters=32,
+    likelihood="bernoulli",
+    kl_weight=1.0,
+    reconstruction_weight=1.0,
+    seed=None,
+):
+    """LSTM encoder over image rows (../shared/seeds/002) with the conv VAE's transposed-conv decoder."""
+    return vae.VAE(
+        recurrent.lstm_encoder(image_shape, latent_dim, hidden_units),
         convolutional.deconv_decoder(image_shape, latent_dim, base_filters),
         likelihood=likelihood,
         kl_weight=kl_weight,

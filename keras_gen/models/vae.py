@@ -110,6 +110,28 @@ class VAE(base.GenerativeModel):
         reconstruction = losses.negative_log_likelihood(self.likelihood, images, logits)
         return reconstruction, losses.gaussian_kl(mean, log_variance)
 
+    def importance_samples(self, images, num_samples, seed_generator):
+        """Terms of the importance weights p(x, z) / q(z|x) for `num_samples` draws z ~ q(z|x) per image.
+
+        Returns:
+            (log_likelihood, log_prior_ratio), each (num_samples, batch): log p(x|z) and
+            log p(z) - log q(z|x). Their sum is the log importance weight; averaging it over samples
+            gives the ELBO, log-mean-exp over samples the IWAE bound (Burda et al., 2016).
+        """
+        mean, log_variance = self.encode(images)
+        batch = tf.shape(mean)[0]
+        epsilon = keras.random.normal((num_samples, batch, self.latent_dim), seed=seed_generator)
+        latents = mean + tf.exp(0.5 * log_variance) * epsilon  # (num_samples, batch, latent_dim)
+        logits = self.decoder(tf.reshape(latents, [-1, self.latent_dim]), training=False)
+        tiled = tf.reshape(
+            tf.tile(images[tf.newaxis], [num_samples] + [1] * len(self.image_shape) + [1]),
+            tf.shape(logits),
+        )
+        log_likelihood = -losses.negative_log_likelihood(self.likelihood, tiled, logits)
+        # log N(z; 0, I) - log N(z; mean, sigma^2): the 2*pi terms cancel, (z - mean) / sigma = epsilon.
+        log_prior_ratio = 0.5 * tf.reduce_sum(tf.square(epsilon) - tf.square(latents) + log_variance, axis=-1)
+        return tf.reshape(log_likelihood, [num_samples, batch]), log_prior_ratio
+
     def _update_metrics(self, loss, reconstruction, kl):
         self.loss_tracker.update_state(loss)
         self.neg_elbo_tracker.update_state(reconstruction + kl)

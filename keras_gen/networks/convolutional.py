@@ -9,6 +9,7 @@ image passes through y - 1 stride-2 stages down to a 2x2 map. Filters double at 
 import keras
 
 from keras_gen import errors
+from keras_gen.networks import posterior
 
 IMAGE_SIZES = (16, 32, 64)
 
@@ -47,9 +48,7 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
     # Hidden width as in the report: 128 at 16x16, 256 at 32x32 for 32 base filters.
     hidden = keras.layers.Dense(base_filters * image_shape[0] // 4)(features)
     hidden = keras.layers.LeakyReLU(0.2)(hidden)
-    mean = keras.layers.Dense(latent_dim, name="mean")(hidden)  # (batch, latent_dim)
-    log_variance = keras.layers.Dense(latent_dim, name="log_variance")(hidden)  # (batch, latent_dim)
-    return keras.Model(images, [mean, log_variance], name=name)
+    return keras.Model(images, posterior.gaussian_head(hidden, latent_dim), name=name)
 
 
 def deconv_decoder(image_shape, latent_dim, base_filters=32, name="decoder"):

@@ -82,7 +82,7 @@ class SampleGrid(keras.callbacks.Callback):
     """Decodes the same latents after every epoch: `samples/epoch_0001.png` and a TensorBoard image.
 
     Args:
-        latents: numpy array (num_samples, latent_dim), fixed for the whole run so grids compare.
+        latents: numpy array (grid_size, latent_dim), fixed for the whole run so grids compare.
         directory: where the PNGs go.
         log_dir: TensorBoard directory for the "samples" image summary.
         title: prefix of each figure's title.

@@ -37,6 +37,7 @@ IDENTITY_FIELDS = (
     "image_size",
     "z_dim",
     "base_filters",
+    "hidden_units",
     "likelihood",
     "kl_weight",
     "reconstruction_weight",
@@ -61,6 +62,7 @@ class TrainConfig:
     out_dir: str | None = None
     resume: bool = False
     base_filters: int | None = None
+    hidden_units: int | None = None
     likelihood: str = "auto"
     kl_weight: float = 1.0
     reconstruction_weight: float = 1.0
@@ -69,7 +71,7 @@ class TrainConfig:
     critic_steps: int = 5
     weight_clip: float = 0.01
     gradient_penalty: float = 0.0
-    num_samples: int = 64
+    grid_size: int = 64
     distribute: str = "auto"
     profile_batches: str | None = None
     verbose: str | int = "auto"
@@ -78,6 +80,7 @@ class TrainConfig:
         return {
             "latent_dim": self.z_dim,
             "base_filters": self.base_filters,
+            "hidden_units": self.hidden_units,
             "likelihood": self.likelihood,
             "kl_weight": self.kl_weight,
             "reconstruction_weight": self.reconstruction_weight,
@@ -234,7 +237,7 @@ def train(config, given_fields=()):
     log_dir = os.path.join(config.out_dir, "logs")
     title = f"{config.model} on {config.dataset} ({config.image_size}x{config.image_size}, z={config.z_dim})"
     # Fixed by the seed, so grids of every epoch (and of a resumed run) show the same latents.
-    latents = np.random.default_rng(config.seed).standard_normal((config.num_samples, config.z_dim)).astype(np.float32)
+    latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.z_dim)).astype(np.float32)
     run_callbacks = [
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
         callbacks.SampleGrid(latents, os.path.join(config.out_dir, "samples"), os.path.join(log_dir, "samples"), title),

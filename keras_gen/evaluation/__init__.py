@@ -1,0 +1,1 @@
+"""Measuring trained models: likelihood bounds now, sample-quality metrics beside them."""

@@ -1,0 +1,15 @@
+"""The output every VAE encoder shares, so encoders are interchangeable under one training step."""
+
+import keras
+
+
+def gaussian_head(features, latent_dim):
+    """Dense layers from encoder features to the diagonal Gaussian posterior q(z|x).
+
+    Returns:
+        [mean, log_variance], each a (batch, latent_dim) tensor: the interface `models.vae.VAE`
+        expects of any encoder.
+    """
+    mean = keras.layers.Dense(latent_dim, name="mean")(features)
+    log_variance = keras.layers.Dense(latent_dim, name="log_variance")(features)
+    return [mean, log_variance]
