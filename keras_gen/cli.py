@@ -21,11 +21,12 @@ from keras_gen import losses
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
+from keras_gen.evaluation import feature_nets
 from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import trainer
 
-MODES = ("train", "eval", "explore", "divergence")
+MODES = ("train", "eval", "explore", "divergence", "train_classifier")
 _DEFAULTS = trainer.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -99,11 +100,27 @@ flags.DEFINE_integer("grid_size", _DEFAULTS.grid_size, "Images in each epoch's s
 flags.DEFINE_integer(
     "num_samples",
     10_000,
-    "--mode=eval: test images to evaluate; --study=scatter: test images to place (the first N of the test split).",
+    "--mode=eval: test images (and as many generated samples) to evaluate; --study=scatter: test images "
+    "to place (the first N of the test split).",
     lower_bound=1,
 )
 flags.DEFINE_integer(
     "iw_samples", 1000, "--mode=eval: posterior samples per image of the importance-weighted bound.", lower_bound=1
+)
+flags.DEFINE_list(
+    "metrics", None, "--mode=eval: likelihood, sample_quality (default: every one that applies to the model)."
+)
+flags.DEFINE_enum(
+    "features",
+    "classifier",
+    feature_nets.FEATURES,
+    "--mode=eval: feature network of the sample-quality metrics: the dataset's own classifier "
+    "(--mode=train_classifier) or InceptionV3 with ImageNet weights.",
+)
+flags.DEFINE_string(
+    "feature_nets_dir",
+    feature_nets.DEFAULT_ROOT,
+    "Where --mode=train_classifier saves, and --mode=eval finds, classifiers.",
 )
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
@@ -138,6 +155,14 @@ def train_config_from_flags():
     return config, [name for name in names if FLAGS[name].present]
 
 
+def classifier_config_from_flags():
+    """ClassifierConfig: flags given on the command line override the classifier's own defaults."""
+    names = [field.name for field in dataclasses.fields(feature_nets.ClassifierConfig) if field.name in FLAGS]
+    config = feature_nets.ClassifierConfig(**{name: FLAGS[name].value for name in names if FLAGS[name].present})
+    config.root = FLAGS.feature_nets_dir
+    return config
+
+
 def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
@@ -151,9 +176,18 @@ def main(argv):
             print(f"Run directory: {run_dir}")
         elif FLAGS.mode == "eval":
             record = evaluate.evaluate_run(
-                FLAGS.out_dir, num_samples=FLAGS.num_samples, iw_samples=FLAGS.iw_samples, seed=FLAGS.seed
+                FLAGS.out_dir,
+                num_samples=FLAGS.num_samples,
+                iw_samples=FLAGS.iw_samples,
+                seed=FLAGS.seed,
+                metrics=FLAGS.metrics,
+                features=FLAGS.features,
+                feature_nets_root=FLAGS.feature_nets_dir,
             )
             print(json.dumps(record, sort_keys=True))
+        elif FLAGS.mode == "train_classifier":
+            metadata = feature_nets.train_classifier(classifier_config_from_flags())
+            print(json.dumps(metadata, sort_keys=True))
         elif FLAGS.mode == "explore":
             run = runs.load_run(FLAGS.out_dir)
             try:

@@ -40,13 +40,20 @@ def load_run(run_dir):
     return LoadedRun(model, config, record, restored, int(epoch.numpy()), run_dir)
 
 
-def eval_split(run, max_images=None):
-    """(images in the model's input range, LoadedSplit) of the run's test split, first `max_images` only.
+def load_splits(run):
+    """{"train", "test": datasets.LoadedSplit} of the run's dataset, at its image size."""
+    config = run.config
+    return datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+
+
+def eval_split(run, max_images=None, splits=None):
+    """(batches in the model's input range, LoadedSplit) of the run's test split, first `max_images` only.
 
     Pixel noise (binarization, dequantization) is drawn as in the run's own evaluation: fixed by its seed.
+    `splits`: the dataset if already loaded (`load_splits`).
     """
     config = run.config
-    split = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)["test"]
+    split = (splits or load_splits(run))["test"]
     if max_images is not None:
         split = datasets.LoadedSplit(
             split.images[:max_images], None if split.labels is None else split.labels[:max_images], split.source

@@ -66,7 +66,9 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
         assert FASHION_MNIST_DIR in stream.read()
 
     # The run evaluates and explores from its directory alone.
-    result = run_cli("--mode=eval", f"--out_dir={out_dir}", "--num_samples=20", "--iw_samples=4")
+    result = run_cli(
+        "--mode=eval", f"--out_dir={out_dir}", "--num_samples=20", "--iw_samples=4", "--metrics=likelihood"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (line,) = [line for line in result.stdout.splitlines() if line.strip()]
     printed = json.loads(line)
@@ -114,3 +116,26 @@ def test_divergence_study_writes_its_plot_and_numbers(tmp_path):
     assert len(results["wasserstein"]) == len(results["squared_hellinger"]) == 21
     assert results["squared_hellinger_closed_form"][10] == 0.0 and results["wasserstein_closed_form"][0] == 1.0
     assert os.path.getsize(tmp_path / "divergence.png") > 10_000
+
+
+def test_train_classifier_from_the_command_line(tmp_path):
+    from conftest import write_idx_folder
+
+    data_dir = str(tmp_path / "mnist")
+    write_idx_folder(data_dir, num_train=40, num_test=24)
+    root = tmp_path / "feature_nets"
+    result = run_cli(
+        "--mode=train_classifier",
+        "--dataset=mnist",
+        f"--data_dir={data_dir}",
+        "--image_size=16",
+        "--epochs=1",
+        "--steps_per_epoch=2",
+        "--batch_size=8",
+        f"--feature_nets_dir={root}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][-1])
+    # The flags given override the classifier's defaults (5 epochs of batch 128 at 32x32).
+    assert printed["epochs"] == 1 and printed["batch_size"] == 8 and printed["image_shape"] == [16, 16, 1]
+    assert os.path.exists(root / "mnist" / "feature_net.json")

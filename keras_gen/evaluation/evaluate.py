@@ -1,34 +1,92 @@
-"""`--mode=eval`: every metric that applies to a trained run, written to RUN/metrics.json."""
+"""`--mode=eval`: the metrics that apply to a trained run, written to RUN/metrics.json.
+
+- "likelihood" (VAE runs): test-set negative ELBO, its terms and the IWAE bound (likelihood.py).
+- "sample_quality" (every run): FID, KID, Inception-style score and precision/recall of N generated
+  samples against N test images (sample_quality.py), on the features of a feature network
+  (feature_nets.py) whose identity is recorded, next to the same metrics for N training images
+  against the test images: the floor a perfect model would reach.
+"""
 
 import datetime
 import os
 
+import numpy as np
+
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import runs
+from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import likelihood
-from keras_gen.models import vae
+from keras_gen.evaluation import sample_quality
 
 METRICS_FILE = "metrics.json"
+METRICS = ("likelihood", "sample_quality")
 
 
-def evaluate_run(run_dir, num_samples=10_000, iw_samples=1000, seed=0):
-    """Evaluates the newest checkpoint of `run_dir` on (the first `num_samples` images of) its test split.
+def generate(model, num_samples, seed=0, batch_size=500):
+    """`num_samples` images in [0, 1] decoded from latents drawn from the prior with `seed`."""
+    latents = np.random.default_rng(seed).standard_normal((num_samples, model.latent_dim)).astype(np.float32)
+    return np.concatenate(
+        [
+            np.asarray(model.decode_to_images(latents[start : start + batch_size]))
+            for start in range(0, num_samples, batch_size)
+        ]
+    )
 
-    Returns:
-        The record written to `<run_dir>/metrics.json`: what was measured (run, checkpoint, epochs,
-        dataset, test images) and the metrics, in nats per image where they are likelihoods.
+
+def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0):
+    """Metrics of generated samples and of the real training images, each against the test images."""
+    test = splits["test"].images[:num_samples].astype(np.float32) / 255.0
+    train = splits["train"].images[:num_samples].astype(np.float32) / 255.0
+    real = feature_net.extract(test)
+    result = {
+        "feature_net": feature_net.identity,
+        "num_real": int(len(test)),
+        "num_generated": int(len(test)),
+    }
+    result.update(sample_quality.compare(real, feature_net.extract(generate(model, len(test), seed)), seed=seed))
+    result["real_train_vs_test"] = sample_quality.compare(real, feature_net.extract(train), seed=seed)
+    return result
+
+
+def evaluate_run(
+    run_dir,
+    num_samples=10_000,
+    iw_samples=1000,
+    seed=0,
+    metrics=None,
+    features="classifier",
+    feature_nets_root=feature_nets.DEFAULT_ROOT,
+):
+    """Evaluates the newest checkpoint of `run_dir`; returns the record written to `<run_dir>/metrics.json`.
+
+    Args:
+        num_samples: test images (and generated samples) to use: the first N of the test split.
+        iw_samples: posterior samples per image of the IWAE bound.
+        metrics: names from METRICS; default every one that applies to the run's model.
+        features: the feature network of the sample-quality metrics, one of feature_nets.FEATURES.
     """
     if num_samples < 1:
         raise errors.UserError(f"--num_samples={num_samples}; expected at least 1")
     if iw_samples < 1:
         raise errors.UserError(f"--iw_samples={iw_samples}; expected at least 1")
+    unknown = [name for name in metrics or () if name not in METRICS]
+    if unknown:
+        raise errors.UserError(f"--metrics={','.join(unknown)}; expected some of {', '.join(METRICS)}")
     run = runs.load_run(run_dir)
-    if not isinstance(run.model, vae.VAE):
+    has_likelihood = hasattr(run.model, "importance_samples")
+    if metrics is None:
+        metrics = METRICS if has_likelihood else ("sample_quality",)
+    if "likelihood" in metrics and not has_likelihood:
         raise errors.UserError(
-            f"--mode=eval measures likelihoods of VAE runs; {run_dir} holds a {run.config.model} run"
+            f"--metrics=likelihood measures VAE runs; {run_dir} holds a {run.config.model} run "
+            "(use --metrics=sample_quality)"
         )
-    batches, split = runs.eval_split(run, max_images=num_samples)
+    # Before any long computation: a missing feature network is an error now, not after the likelihoods.
+    feature_net = (
+        feature_nets.load(features, run.config.dataset, feature_nets_root) if "sample_quality" in metrics else None
+    )
+    splits = runs.load_splits(run)
     record = {
         "run": os.path.abspath(run_dir),
         "model": run.config.model,
@@ -36,12 +94,14 @@ def evaluate_run(run_dir, num_samples=10_000, iw_samples=1000, seed=0):
         "checkpoint": os.path.basename(run.checkpoint),
         "epochs": run.epochs,
         "evaluated_at": datetime.datetime.now().isoformat(timespec="seconds"),
-        "data_source": split.source,
-        "likelihood": run.model.likelihood,
-        "units": "nats per image",
-        "iw_samples": iw_samples,
+        "data_source": splits["test"].source,
         "seed": seed,
     }
-    record.update(likelihood.evaluate_vae(run.model, batches, iw_samples=iw_samples, seed=seed))
+    if "likelihood" in metrics:
+        batches, _ = runs.eval_split(run, max_images=num_samples, splits=splits)
+        record.update({"likelihood": run.model.likelihood, "units": "nats per image", "iw_samples": iw_samples})
+        record.update(likelihood.evaluate_vae(run.model, batches, iw_samples=iw_samples, seed=seed))
+    if "sample_quality" in metrics:
+        record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
     io_utils.write_json(os.path.join(run_dir, METRICS_FILE), record)
     return record
