@@ -69,7 +69,10 @@ def likelihood_table(arguments):
         )
         trainer.train(config, given_fields=("epochs",))
         seconds = [row["epoch_seconds"] for row in callbacks.read_metrics_csv(os.path.join(run_dir, "metrics.csv"))]
-        metrics = evaluate.evaluate_run(run_dir, num_samples=arguments.num_samples, iw_samples=arguments.iw_samples)
+        metrics = evaluate.evaluate_run(
+            run_dir, num_samples=arguments.num_samples, iw_samples=arguments.iw_samples, metrics=["likelihood"]
+        )
+        metrics = dict(metrics["likelihood"], epochs=metrics["epochs"])
         rows.append(
             f"| {name} | {metrics['epochs']} | {sum(seconds) / len(seconds):.0f} | "
             f"{metrics['neg_elbo']:.1f} ± {metrics['neg_elbo_stderr']:.1f} | "

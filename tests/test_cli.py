@@ -74,8 +74,8 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
     printed = json.loads(line)
     with open(os.path.join(out_dir, "metrics.json")) as stream:
         assert json.load(stream) == printed
-    assert printed["num_images"] == 20 and printed["iw_samples"] == 4
-    assert 0 < printed["iwae_nll"] < 2 * 5678
+    assert printed["likelihood"]["num_images"] == 20 and printed["likelihood"]["iw_samples"] == 4
+    assert 0 < printed["likelihood"]["iwae_nll"] < 2 * 5678
     result = run_cli("--mode=explore", "--study=reconstruct", f"--out_dir={out_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.getsize(os.path.join(out_dir, "explore", "reconstruct.png")) > 5000

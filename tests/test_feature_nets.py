@@ -133,7 +133,7 @@ def test_eval_of_a_gan_run_records_sample_quality_and_the_feature_net(tmp_path, 
     quality = record["sample_quality"]
     assert quality["feature_net"]["sha256"] == metadata["sha256"]
     assert quality["num_real"] == quality["num_generated"] == 12
-    assert "neg_elbo" not in record  # A GAN has no likelihood to report.
+    assert "likelihood" not in record  # A GAN has no likelihood to report.
     for result in (quality, quality["real_train_vs_test"]):
         assert result["fid"] >= 0 and 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
         assert 1 <= result["inception_score_mean"] <= 10

@@ -131,11 +131,17 @@ def test_evaluate_run_writes_metrics_json_and_refuses_runs_without_likelihoods(t
     record = evaluate.evaluate_run(run_dir, num_samples=5, iw_samples=3, metrics=["likelihood"])
     with open(os.path.join(run_dir, "metrics.json")) as stream:
         assert json.load(stream) == record
-    assert record["num_images"] == 5 and record["iw_samples"] == 3 and record["epochs"] == 1
-    assert record["model"] == "mlp_vae" and record["units"] == "nats per image"
-    np.testing.assert_allclose(record["neg_elbo"], record["reconstruction"] + record["kl"], rtol=1e-6)
+    bounds = record["likelihood"]
+    assert bounds["num_images"] == 5 and bounds["iw_samples"] == 3 and record["epochs"] == 1
+    assert record["model"] == "mlp_vae" and bounds["units"] == "nats per image"
+    np.testing.assert_allclose(bounds["neg_elbo"], bounds["reconstruction"] + bounds["kl"], rtol=1e-6)
     # Continuous Bernoulli on dequantized 16x16 pixels: a bound near 256 ln 256 = 1420 nats at the start.
-    assert 0 < record["iwae_nll"] < 2 * 1420
+    assert 0 < bounds["iwae_nll"] < 2 * 1420
+    # A later evaluation of other metrics of the same checkpoint keeps this group.
+    with open(os.path.join(run_dir, "metrics.json")) as stream:
+        kept = evaluate._kept_groups(stream.name, record, recomputed=["sample_quality"])
+    assert kept == {"likelihood": bounds}
+    assert evaluate._kept_groups(stream.name, dict(record, epochs=2), recomputed=[]) == {}
     with pytest.raises(errors.UserError, match="--iw_samples=0"):
         evaluate.evaluate_run(run_dir, iw_samples=0)
     _, gan_dir = trainer.train(tiny_train_config(data_path, tmp_path / "gan", model="gan", epochs=1, steps_per_epoch=1))

@@ -1,5 +1,9 @@
 """`--mode=eval`: the metrics that apply to a trained run, written to RUN/metrics.json.
 
+metrics.json holds what was evaluated (run, checkpoint, epochs, data) and one group per metric
+family below. Groups of an earlier evaluation of the same checkpoint that a later one does not
+recompute are kept, so `--metrics=likelihood` then `--metrics=sample_quality` leaves both.
+
 - "likelihood" (VAE runs): test-set negative ELBO, its terms and the IWAE bound (likelihood.py).
 - "sample_quality" (every run): FID, KID, Inception-style score and precision/recall of N generated
   samples against N test images (sample_quality.py), on the features of a feature network
@@ -8,6 +12,7 @@
 """
 
 import datetime
+import json
 import os
 
 import numpy as np
@@ -93,15 +98,37 @@ def evaluate_run(
         "dataset": run.config.dataset,
         "checkpoint": os.path.basename(run.checkpoint),
         "epochs": run.epochs,
-        "evaluated_at": datetime.datetime.now().isoformat(timespec="seconds"),
         "data_source": splits["test"].source,
         "seed": seed,
     }
+    record.update(_kept_groups(os.path.join(run_dir, METRICS_FILE), record, metrics))
+    evaluated_at = datetime.datetime.now().isoformat(timespec="seconds")
     if "likelihood" in metrics:
         batches, _ = runs.eval_split(run, max_images=num_samples, splits=splits)
-        record.update({"likelihood": run.model.likelihood, "units": "nats per image", "iw_samples": iw_samples})
-        record.update(likelihood.evaluate_vae(run.model, batches, iw_samples=iw_samples, seed=seed))
+        group = {
+            "decoder_likelihood": run.model.likelihood,
+            "units": "nats per image",
+            "iw_samples": iw_samples,
+            "evaluated_at": evaluated_at,
+        }
+        group.update(likelihood.evaluate_vae(run.model, batches, iw_samples=iw_samples, seed=seed))
+        record["likelihood"] = group
     if "sample_quality" in metrics:
         record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
+        record["sample_quality"]["evaluated_at"] = evaluated_at
     io_utils.write_json(os.path.join(run_dir, METRICS_FILE), record)
     return record
+
+
+def _kept_groups(path, record, recomputed):
+    """Metric groups of an earlier evaluation of the same checkpoint that this one does not recompute."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as stream:
+            earlier = json.load(stream)
+    except (OSError, ValueError):
+        return {}  # An unreadable file is replaced, not merged.
+    if any(earlier.get(key) != record[key] for key in ("checkpoint", "epochs", "dataset")):
+        return {}
+    return {name: earlier[name] for name in METRICS if name in earlier and name not in recomputed}
