@@ -18,67 +18,37 @@ from keras_gen.networks import recurrent
 MODELS = registry.Registry("model")
 
 
+# Hyperparameters of the VAE objective, shared by every VAE builder through its **objective.
+VAE_OBJECTIVE = ("likelihood", "kl_weight", "reconstruction_weight", "seed")
+
+
 @MODELS.register("vae")
-def build_vae(
-    image_shape,
-    latent_dim,
-    base_filters=32,
-    likelihood="bernoulli",
-    kl_weight=1.0,
-    reconstruction_weight=1.0,
-    seed=None,
-):
+def build_vae(image_shape, latent_dim, base_filters=32, **objective):
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return vae.VAE(
         convolutional.conv_encoder(image_shape, latent_dim, base_filters),
         convolutional.deconv_decoder(image_shape, latent_dim, base_filters),
-        likelihood=likelihood,
-        kl_weight=kl_weight,
-        reconstruction_weight=reconstruction_weight,
-        seed=seed,
+        **objective,
     )
 
 
 @MODELS.register("mlp_vae")
-def build_mlp_vae(
-    image_shape,
-    latent_dim,
-    hidden_units=400,
-    likelihood="bernoulli",
-    kl_weight=1.0,
-    reconstruction_weight=1.0,
-    seed=None,
-):
+def build_mlp_vae(image_shape, latent_dim, hidden_units=400, **objective):
     """Fully connected VAE (the "vanilla" VAE of ../shared/seeds/001: one hidden layer of 400 each way)."""
     return vae.VAE(
         dense.mlp_encoder(image_shape, latent_dim, hidden_units),
         dense.mlp_decoder(image_shape, latent_dim, hidden_units),
-        likelihood=likelihood,
-        kl_weight=kl_weight,
-        reconstruction_weight=reconstruction_weight,
-        seed=seed,
+        **objective,
     )
 
 
 @MODELS.register("lstm_vae")
-def build_lstm_vae(
-    image_shape,
-    latent_dim,
-    hidden_units=256,
-    base_filters=32,
-    likelihood="bernoulli",
-    kl_weight=1.0,
-    reconstruction_weight=1.0,
-    seed=None,
-):
+def build_lstm_vae(image_shape, latent_dim, hidden_units=256, base_filters=32, **objective):
     """LSTM encoder over image rows (../shared/seeds/002) with the conv VAE's transposed-conv decoder."""
     return vae.VAE(
         recurrent.lstm_encoder(image_shape, latent_dim, hidden_units),
         convolutional.deconv_decoder(image_shape, latent_dim, base_filters),
-        likelihood=likelihood,
-        kl_weight=kl_weight,
-        reconstruction_weight=reconstruction_weight,
-        seed=seed,
+        **objective,
     )
 
 
@@ -113,10 +83,14 @@ def build_wgan(
 def build(name, image_shape, **hyperparameters):
     """Builds model `name` for images of `image_shape`.
 
-    Hyperparameters the model does not take, and those set to None (the model's default), are dropped.
+    Hyperparameters the model does not take, and those set to None (the model's default), are
+    dropped. A builder takes those in its signature, and VAE_OBJECTIVE's when it has **objective.
     """
     builder = MODELS.lookup(name)
-    accepted = inspect.signature(builder).parameters
+    parameters = inspect.signature(builder).parameters
+    accepted = set(parameters)
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        accepted.update(VAE_OBJECTIVE)
     return builder(
         image_shape,
         **{key: value for key, value in hyperparameters.items() if key in accepted and value is not None},
