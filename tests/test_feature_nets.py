@@ -137,3 +137,11 @@ def test_eval_of_a_gan_run_records_sample_quality_and_the_feature_net(tmp_path, 
     for result in (quality, quality["real_train_vs_test"]):
         assert result["fid"] >= 0 and 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
         assert 1 <= result["inception_score_mean"] <= 10
+
+
+def test_inception_wiring_resizes_grey_images_to_its_input():
+    net = feature_nets.load_inception(weights=None)  # Random weights: the wiring, not the numbers.
+    assert net.image_shape == (299, 299, 3) and net.identity["kind"] == "inception_v3"
+    features, probabilities = net.extract(np.random.default_rng(0).random((3, 32, 32, 1)), batch_size=2)
+    assert features.shape == (3, 2048) and probabilities.shape == (3, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)

@@ -204,10 +204,13 @@ def _keras_cache():
     return os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "models")
 
 
-def load_inception():
-    """Keras's InceptionV3 with ImageNet weights: pool features (2048) and the 1000-class softmax."""
+def load_inception(weights="imagenet"):
+    """Keras's InceptionV3 with ImageNet weights: pool features (2048) and the 1000-class softmax.
+
+    `weights=None` (random weights) exists for tests of the wiring; its numbers mean nothing.
+    """
     try:
-        model = keras.applications.InceptionV3(weights="imagenet", include_top=True)
+        model = keras.applications.InceptionV3(weights=weights, include_top=True)
     except Exception as error:  # noqa: BLE001 - any failure to get the weights ends the same way
         reason = " ".join(str(error).split())[:160]
         raise errors.UserError(
@@ -221,8 +224,8 @@ def load_inception():
     weights_path = os.path.join(_keras_cache(), INCEPTION_WEIGHTS)
     identity = {
         "kind": "inception_v3",
-        "weights": "imagenet",
-        "sha256": sha256_of(weights_path) if os.path.exists(weights_path) else None,
+        "weights": weights,
+        "sha256": sha256_of(weights_path) if weights == "imagenet" and os.path.exists(weights_path) else None,
     }
     return FeatureNet(identity, keras.Model(images, outputs), (299, 299, 3))
 
