@@ -4,6 +4,7 @@
 `main`, which turns flags into plain configs and hands off to the library.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -175,15 +176,17 @@ def main(argv):
             _, run_dir = trainer.train(config, given_fields=given)
             print(f"Run directory: {run_dir}")
         elif FLAGS.mode == "eval":
-            record = evaluate.evaluate_run(
-                FLAGS.out_dir,
-                num_samples=FLAGS.num_samples,
-                iw_samples=FLAGS.iw_samples,
-                seed=FLAGS.seed,
-                metrics=FLAGS.metrics,
-                features=FLAGS.features,
-                feature_nets_root=FLAGS.feature_nets_dir,
-            )
+            # Progress goes to stderr: stdout carries only the record, one JSON line for scripts.
+            with contextlib.redirect_stdout(sys.stderr):
+                record = evaluate.evaluate_run(
+                    FLAGS.out_dir,
+                    num_samples=FLAGS.num_samples,
+                    iw_samples=FLAGS.iw_samples,
+                    seed=FLAGS.seed,
+                    metrics=FLAGS.metrics,
+                    features=FLAGS.features,
+                    feature_nets_root=FLAGS.feature_nets_dir,
+                )
             print(json.dumps(record, sort_keys=True))
         elif FLAGS.mode == "train_classifier":
             metadata = feature_nets.train_classifier(classifier_config_from_flags())

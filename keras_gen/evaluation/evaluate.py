@@ -62,6 +62,7 @@ def evaluate_run(
     metrics=None,
     features="classifier",
     feature_nets_root=feature_nets.DEFAULT_ROOT,
+    verbose=1,
 ):
     """Evaluates the newest checkpoint of `run_dir`; returns the record written to `<run_dir>/metrics.json`.
 
@@ -70,6 +71,7 @@ def evaluate_run(
         iw_samples: posterior samples per image of the IWAE bound.
         metrics: names from METRICS; default every one that applies to the run's model.
         features: the feature network of the sample-quality metrics, one of feature_nets.FEATURES.
+        verbose: 1 shows progress (the likelihood bounds can take an hour on a CPU), 0 nothing.
     """
     if num_samples < 1:
         raise errors.UserError(f"--num_samples={num_samples}; expected at least 1")
@@ -111,9 +113,20 @@ def evaluate_run(
             "iw_samples": iw_samples,
             "evaluated_at": evaluated_at,
         }
-        group.update(likelihood.evaluate_vae(run.model, batches, iw_samples=iw_samples, seed=seed))
+        num_images = min(num_samples, len(splits["test"].images))
+        if verbose:
+            print(f"Likelihood bounds on {num_images} test images, {iw_samples} posterior samples each:")
+        group.update(
+            likelihood.evaluate_vae(
+                run.model, batches, iw_samples=iw_samples, seed=seed, num_images=num_images, verbose=verbose
+            )
+        )
         record["likelihood"] = group
     if "sample_quality" in metrics:
+        if verbose:
+            described = ", ".join(f"{key} {str(value)[:12]}" for key, value in feature_net.identity.items())
+            count = min(num_samples, len(splits["test"].images))
+            print(f"Sample quality of {count} samples against as many test images; features of {described}")
         record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
         record["sample_quality"]["evaluated_at"] = evaluated_at
     io_utils.write_json(os.path.join(run_dir, METRICS_FILE), record)

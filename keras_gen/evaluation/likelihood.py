@@ -49,7 +49,7 @@ def _importance_chunk(model, images, num_samples, seed_generator):
     return model.importance_samples(images, num_samples, seed_generator)
 
 
-def evaluate_vae(model, batches, iw_samples=1000, seed=0):
+def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbose=0):
     """Test-set bounds of a VAE averaged over every image of `batches`.
 
     Args:
@@ -57,6 +57,8 @@ def evaluate_vae(model, batches, iw_samples=1000, seed=0):
         batches: tf.data.Dataset of image batches in the model's input range (pixel noise applied).
         iw_samples: k of the IWAE bound (>= 1).
         seed: seed of the posterior samples.
+        num_images: how many images `batches` holds, for the progress bar's length.
+        verbose: 1 shows a progress bar with the running IWAE estimate (this can take an hour).
 
     Returns:
         {"neg_elbo", "reconstruction", "kl", "iwae_nll"} means and "<name>_stderr" standard errors
@@ -67,9 +69,12 @@ def evaluate_vae(model, batches, iw_samples=1000, seed=0):
     seed_generator = keras.random.SeedGenerator(seed)
     names = ("neg_elbo", "reconstruction", "kl", "iwae_nll")
     values = {name: [] for name in names}
+    progress = keras.utils.Progbar(num_images, verbose=verbose, unit_name="image") if verbose else None
     for images in batches:
         for name, value in zip(names, per_image_bounds(model, images, iw_samples, seed_generator)):
             values[name].append(np.asarray(value, np.float64))
+        if progress:
+            progress.add(len(values["iwae_nll"][-1]), [("iwae_nll", float(values["iwae_nll"][-1].mean()))])
     result = {"num_images": 0}
     for name in names:
         per_image = np.concatenate(values[name]) if values[name] else np.zeros(0)
