@@ -81,30 +81,48 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
     assert os.path.getsize(os.path.join(out_dir, "explore", "reconstruct.png")) > 5000
 
 
-@pytest.mark.parametrize(
-    "arguments, expected",
-    [
-        (["--model=transformer"], "--model=transformer"),
-        (["--image_size=28"], "expected one of 16, 32, 64"),
-        (["--dataset=custom", "--data_dir=/nowhere/at/all"], "--data_dir /nowhere/at/all does not exist"),
-        (["--epochs=0"], "--epochs"),
-        (["stray"], "unexpected arguments stray"),
-        (["--mode=eval"], "holds no config.json"),
-        (["--mode=explore", "--study=spiral"], "--study=spiral"),
-    ],
-)
-def test_bad_input_is_one_line_with_exit_status_2(tmp_path, arguments, expected):
-    result = run_cli(*arguments, f"--out_dir={tmp_path / 'run'}")
-    assert result.returncode == 2, result.stderr[-2000:]
-    lines = error_lines(result)
-    assert len(lines) == 1, lines
-    assert expected in lines[0] and "Traceback" not in result.stderr
+BAD_INPUT = [
+    (["--model=transformer"], "--model=transformer"),
+    (["--image_size=28"], "expected one of 16, 32, 64"),
+    (["--dataset=custom", "--data_dir=/nowhere/at/all"], "--data_dir /nowhere/at/all does not exist"),
+    (["--epochs=0"], "--epochs"),
+    (["stray"], "unexpected arguments stray"),
+    (["--mode=eval"], "holds no config.json"),
+    (["--mode=explore", "--study=spiral"], "--study=spiral"),
+]
+
+
+@pytest.fixture
+def main_in_process(capsys):
+    """Runs the CLI's parser and main in this process: (exit status, stderr lines)."""
+    from keras_gen import cli
+
+    def invoke(*arguments):
+        cli.FLAGS.unparse_flags()
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                cli.main(cli.parse_flags(["run.py", *arguments]))
+        finally:
+            cli.FLAGS.unparse_flags()
+        return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+    return invoke
+
+
+@pytest.mark.parametrize("arguments, expected", BAD_INPUT)
+def test_bad_input_is_one_line_with_exit_status_2(tmp_path, main_in_process, arguments, expected):
+    # In process: the same parser and main as run.py, without a TensorFlow start-up per case.
+    status, lines = main_in_process(*arguments, f"--out_dir={tmp_path / 'run'}")
+    assert status == 2 and len(lines) == 1, lines
+    assert expected in lines[0] and ": error: " in lines[0]
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
-def test_unknown_model_lists_the_valid_models(tmp_path):
-    (line,) = error_lines(run_cli("--model=transformer"))
-    assert "vae" in line
+def test_bad_input_from_a_real_process_lists_the_valid_models(tmp_path):
+    result = run_cli("--model=transformer", f"--out_dir={tmp_path / 'run'}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    (line,) = error_lines(result)
+    assert "--model=transformer" in line and "vae" in line and "Traceback" not in result.stderr
 
 
 def test_divergence_study_writes_its_plot_and_numbers(tmp_path):
