@@ -30,23 +30,23 @@ def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096
     """
     batch = int(images.shape[0])
     chunk = max(1, min(iw_samples, max_decodes // max(batch, 1)))
+    posterior = model.encode(images)  # Once per batch; every chunk draws from the same q(z|x).
     log_sums, reconstruction = [], tf.zeros([batch])
     for start in range(0, iw_samples, chunk):
         size = min(chunk, iw_samples - start)
-        log_likelihood, log_prior_ratio = _importance_chunk(model, images, size, seed_generator)
+        log_likelihood, log_prior_ratio = _importance_chunk(model, images, posterior, size, seed_generator)
         log_sums.append(tf.reduce_logsumexp(log_likelihood + log_prior_ratio, axis=0))
         reconstruction -= tf.reduce_sum(log_likelihood, axis=0)
     # Chunks combine exactly: log sum_i w_i = logsumexp over the chunks' log-sum-exps.
     iwae_nll = math.log(iw_samples) - tf.reduce_logsumexp(tf.stack(log_sums), axis=0)
     reconstruction /= iw_samples
-    mean, log_variance = model.encode(images)
-    kl = losses.gaussian_kl(mean, log_variance)
+    kl = losses.gaussian_kl(*posterior)
     return reconstruction + kl, reconstruction, kl, iwae_nll
 
 
 @tf.function(reduce_retracing=True)
-def _importance_chunk(model, images, num_samples, seed_generator):
-    return model.importance_samples(images, num_samples, seed_generator)
+def _importance_chunk(model, images, posterior, num_samples, seed_generator):
+    return model.importance_samples(images, posterior, num_samples, seed_generator)
 
 
 def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbose=0):

@@ -110,15 +110,22 @@ class VAE(base.GenerativeModel):
         reconstruction = losses.negative_log_likelihood(self.likelihood, images, logits)
         return reconstruction, losses.gaussian_kl(mean, log_variance)
 
-    def importance_samples(self, images, num_samples, seed_generator):
+    def importance_samples(self, images, posterior, num_samples, seed_generator):
         """Terms of the importance weights p(x, z) / q(z|x) for `num_samples` draws z ~ q(z|x) per image.
+
+        Args:
+            images: the batch x.
+            posterior: (mean, log_variance) of q(z|x) for that batch, as `encode` returns it: encoded
+                once by the caller however many chunks of samples it draws.
+            num_samples: draws per image.
+            seed_generator: a keras.random.SeedGenerator for the draws.
 
         Returns:
             (log_likelihood, log_prior_ratio), each (num_samples, batch): log p(x|z) and
             log p(z) - log q(z|x). Their sum is the log importance weight; averaging it over samples
             gives the ELBO, log-mean-exp over samples the IWAE bound (Burda et al., 2016).
         """
-        mean, log_variance = self.encode(images)
+        mean, log_variance = posterior
         batch = tf.shape(mean)[0]
         epsilon = keras.random.normal((num_samples, batch, self.latent_dim), seed=seed_generator)
         latents = mean + tf.exp(0.5 * log_variance) * epsilon  # (num_samples, batch, latent_dim)
