@@ -37,6 +37,11 @@ def write_text(path, text):
         stream.write(text)
 
 
+def read_json(path):
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)
+
+
 def write_json(path, value):
     write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 

@@ -1,10 +1,10 @@
 """Reopening a finished (or interrupted) run directory: its config, its newest weights, its data."""
 
-import json
 import os
 import typing
 
 from keras_gen import errors
+from keras_gen import io_utils
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
@@ -28,11 +28,8 @@ def load_run(run_dir):
         raise errors.UserError(
             f"--out_dir {run_dir} holds no {trainer.CONFIG_FILE}; expected a keras_gen run directory"
         )
-    with open(path, encoding="utf-8") as stream:
-        record = json.load(stream)
-    known = set(trainer.TrainConfig.__dataclass_fields__)
-    # Fields of older versions (renamed since) are ignored rather than refused.
-    config = trainer.TrainConfig(**{key: value for key, value in record["config"].items() if key in known})
+    record = io_utils.read_json(path)
+    config = trainer.TrainConfig.from_saved(record["config"])
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
     model.compile(**model.default_optimizers(config.learning_rate or model.default_learning_rate))
     checkpoint, manager, epoch = checkpointing.make_checkpoint(model, run_dir)

@@ -12,7 +12,6 @@ recompute are kept, so `--metrics=likelihood` then `--metrics=sample_quality` le
 """
 
 import datetime
-import json
 import os
 
 import numpy as np
@@ -138,8 +137,7 @@ def _kept_groups(path, record, recomputed):
     if not os.path.exists(path):
         return {}
     try:
-        with open(path, encoding="utf-8") as stream:
-            earlier = json.load(stream)
+        earlier = io_utils.read_json(path)
     except (OSError, ValueError):
         return {}  # An unreadable file is replaced, not merged.
     if any(earlier.get(key) != record[key] for key in ("checkpoint", "epochs", "dataset")):

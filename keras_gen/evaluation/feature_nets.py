@@ -10,10 +10,10 @@ Loading checks the hash: a model file changed since it was trained is refused, s
 a different feature network are not comparable.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
-import json
 import os
 import time
 
@@ -115,7 +115,8 @@ def train_classifier(config):
     io_utils.write_json(os.path.join(directory, METADATA_FILE), metadata)
     if previous and previous.get("model_file") not in (None, model_file):
         # Only after the new metadata is in place: until then the old network stayed usable.
-        _remove_quietly(os.path.join(directory, previous["model_file"]))
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, previous["model_file"]))
     return metadata
 
 
@@ -129,17 +130,7 @@ def _labelled_batches(split, batch_size, shuffle_seed=None):
 
 def _read_metadata(directory):
     path = os.path.join(directory, METADATA_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as stream:
-        return json.load(stream)
-
-
-def _remove_quietly(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+    return io_utils.read_json(path) if os.path.exists(path) else None
 
 
 @dataclasses.dataclass

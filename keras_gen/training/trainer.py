@@ -11,7 +11,6 @@ Run directory (`out_dir`):
 
 import dataclasses
 import datetime
-import json
 import os
 
 import keras
@@ -76,6 +75,12 @@ class TrainConfig:
     profile_batches: str | None = None
     verbose: str | int = "auto"
 
+    @classmethod
+    def from_saved(cls, saved):
+        """The TrainConfig of a config.json's "config"; fields of older versions (renamed since) are ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in known})
+
     def model_hyperparameters(self):
         return {
             "latent_dim": self.z_dim,
@@ -115,10 +120,8 @@ def config_for_resume(config, given_fields):
     path = os.path.join(config.out_dir, CONFIG_FILE)
     if not os.path.exists(path):
         raise errors.UserError(f"--resume: {config.out_dir} holds no {CONFIG_FILE}; is it a keras_gen run directory?")
-    with open(path, encoding="utf-8") as stream:
-        saved = json.load(stream)["config"]
-    known = {field.name for field in dataclasses.fields(TrainConfig)}
-    merged = TrainConfig(**{key: value for key, value in saved.items() if key in known})
+    saved = io_utils.read_json(path)["config"]
+    merged = TrainConfig.from_saved(saved)
     for name in given_fields:
         value = getattr(config, name)
         if name in IDENTITY_FIELDS and value != saved.get(name):
