@@ -31,15 +31,15 @@ def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096
     batch = int(images.shape[0])
     chunk = max(1, min(iw_samples, max_decodes // max(batch, 1)))
     posterior = model.encode(images)  # Once per batch; every chunk draws from the same q(z|x).
-    log_sums, reconstruction = [], tf.zeros([batch])
+    log_likelihoods, log_weights = [], []
     for start in range(0, iw_samples, chunk):
         size = min(chunk, iw_samples - start)
         log_likelihood, log_prior_ratio = _importance_chunk(model, images, posterior, size, seed_generator)
-        log_sums.append(tf.reduce_logsumexp(log_likelihood + log_prior_ratio, axis=0))
-        reconstruction -= tf.reduce_sum(log_likelihood, axis=0)
-    # Chunks combine exactly: log sum_i w_i = logsumexp over the chunks' log-sum-exps.
-    iwae_nll = math.log(iw_samples) - tf.reduce_logsumexp(tf.stack(log_sums), axis=0)
-    reconstruction /= iw_samples
+        log_likelihoods.append(log_likelihood)
+        log_weights.append(log_likelihood + log_prior_ratio)
+    # Only the decodes are chunked; the (k, batch) log-weights are small enough to keep whole.
+    iwae_nll = -log_mean_exp(tf.concat(log_weights, axis=0), axis=0)
+    reconstruction = -tf.reduce_mean(tf.concat(log_likelihoods, axis=0), axis=0)
     kl = losses.gaussian_kl(*posterior)
     return reconstruction + kl, reconstruction, kl, iwae_nll
 
