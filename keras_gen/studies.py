@@ -115,8 +115,10 @@ def _needs_encoder(model, study):
         raise errors.UserError(f"--study={study} needs a model with an encoder (a VAE); this run's model has none")
 
 
-def _first_images(batches, count):
-    images = np.concatenate([np.asarray(batch) for batch in batches.take(count)])[:count]
+def _first_images(run, count):
+    """The first `count` test images of the run, as its model sees them."""
+    batches, _ = runs.eval_split(run, max_images=count)
+    images = np.concatenate(list(batches.as_numpy_iterator()))
     if len(images) < count:
         raise errors.UserError(f"the test split holds {len(images)} images; this study needs {count}")
     return images
@@ -167,8 +169,7 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         )
     elif study == "interpolate":
         if hasattr(model, "encode"):
-            batches, split = runs.eval_split(run, max_images=1000)
-            images = _first_images(batches, 2 * config.batch_size)
+            images = _first_images(run, 2 * config.batch_size)
             first, second = rng.choice(len(images), 2, replace=False)
             ends = images[[first, second]]
             means = np.asarray(model.encode(ends)[0])
@@ -189,8 +190,7 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         )
     elif study == "reconstruct":
         _needs_encoder(model, study)
-        batches, _ = runs.eval_split(run, max_images=1000)
-        images = _first_images(batches, RECONSTRUCT_COLUMNS)
+        images = _first_images(run, RECONSTRUCT_COLUMNS)
         epsilons = rng.standard_normal((RECONSTRUCT_COLUMNS, model.latent_dim))
         data = reconstruct(model, images, epsilons)
         plotting.save_labelled_grid(

@@ -103,6 +103,7 @@ def evaluate_run(
         "seed": seed,
     }
     record.update(_kept_groups(os.path.join(run_dir, METRICS_FILE), record, metrics))
+    count = min(num_samples, len(splits["test"].images))
     evaluated_at = datetime.datetime.now().isoformat(timespec="seconds")
     if "likelihood" in metrics:
         batches, _ = runs.eval_split(run, max_images=num_samples, splits=splits)
@@ -112,19 +113,17 @@ def evaluate_run(
             "iw_samples": iw_samples,
             "evaluated_at": evaluated_at,
         }
-        num_images = min(num_samples, len(splits["test"].images))
         if verbose:
-            print(f"Likelihood bounds on {num_images} test images, {iw_samples} posterior samples each:")
+            print(f"Likelihood bounds on {count} test images, {iw_samples} posterior samples each:")
         group.update(
             likelihood.evaluate_vae(
-                run.model, batches, iw_samples=iw_samples, seed=seed, num_images=num_images, verbose=verbose
+                run.model, batches, iw_samples=iw_samples, seed=seed, num_images=count, verbose=verbose
             )
         )
         record["likelihood"] = group
     if "sample_quality" in metrics:
         if verbose:
             described = ", ".join(f"{key} {str(value)[:12]}" for key, value in feature_net.identity.items())
-            count = min(num_samples, len(splits["test"].images))
             print(f"Sample quality of {count} samples against as many test images; features of {described}")
         record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
         record["sample_quality"]["evaluated_at"] = evaluated_at
