@@ -123,7 +123,9 @@ def evaluate_run(
         record["likelihood"] = group
     if "sample_quality" in metrics:
         if verbose:
-            described = ", ".join(f"{key} {str(value)[:12]}" for key, value in feature_net.identity.items())
+            described = ", ".join(
+                f"{key} {str(value)[:12] if key == 'sha256' else value}" for key, value in feature_net.identity.items()
+            )
             print(f"Sample quality of {count} samples against as many test images; features of {described}")
         record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
         record["sample_quality"]["evaluated_at"] = evaluated_at

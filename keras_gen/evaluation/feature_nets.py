@@ -91,10 +91,14 @@ def train_classifier(config):
     directory = os.path.join(config.root, config.dataset)
     os.makedirs(directory, exist_ok=True)
     temporary = os.path.join(directory, f".tmp-{os.getpid()}.keras")
-    model.save(temporary)
-    digest = sha256_of(temporary)
-    model_file = f"classifier-{digest[:12]}.keras"
-    os.replace(temporary, os.path.join(directory, model_file))
+    try:
+        model.save(temporary)
+        digest = sha256_of(temporary)
+        model_file = f"classifier-{digest[:12]}.keras"
+        os.replace(temporary, os.path.join(directory, model_file))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)  # Only there if saving failed half-way.
     previous = _read_metadata(directory)
     metadata = {
         "kind": "classifier",
