@@ -22,7 +22,16 @@ def depth_for_image_size(image_size):
 
 
 def batch_norm():
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    """PyTorch's batch-norm defaults; statistics over the global batch under tf.distribute.
+
+    Keras computes batch statistics per replica unless `synchronized`: a 64-image batch on 8 GPUs
+    would be normalised over 8 images at a time, and the same run would train differently on 1 and
+    on N devices. Synchronized, one step means the same whatever the replica count.
+
+    Convolutions feeding it have no bias: batch norm subtracts the mean, which cancels a bias exactly,
+    so its true gradient is 0 and Adam would turn the gradient's round-off into full-size steps.
+    """
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
 
 
 def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
@@ -41,7 +50,7 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
     images = keras.Input(image_shape, name="images")
     features = images
     for stage in range(depth):
-        features = keras.layers.Conv2D(base_filters * 2**stage, 3, strides=2, padding="same")(features)
+        features = keras.layers.Conv2D(base_filters * 2**stage, 3, strides=2, padding="same", use_bias=False)(features)
         features = batch_norm()(features)
         features = keras.layers.LeakyReLU(0.2)(features)
     features = keras.layers.Flatten()(features)  # (batch, 2 * 2 * base_filters * 2^(depth-1))
@@ -67,7 +76,9 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, name="decoder"):
     features = keras.layers.ReLU()(features)
     features = keras.layers.Reshape((2, 2, top_filters))(features)
     for stage in reversed(range(depth)):
-        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 3, strides=2, padding="same")(features)
+        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 3, strides=2, padding="same", use_bias=False)(
+            features
+        )
         features = batch_norm()(features)
         features = keras.layers.ReLU()(features)
     logits = keras.layers.Conv2D(image_shape[-1], 3, padding="same", name="logits")(features)

@@ -34,11 +34,15 @@ def generator(image_shape, latent_dim, base_filters=64, name="generator"):
     stages = stages_for_image_size(image_shape[0])
     latents = keras.Input((latent_dim,), name="latents")
     features = keras.layers.Reshape((1, 1, latent_dim))(latents)
-    features = keras.layers.Conv2DTranspose(base_filters * 2**stages, 4, strides=1, padding="valid")(features)
+    features = keras.layers.Conv2DTranspose(base_filters * 2**stages, 4, strides=1, padding="valid", use_bias=False)(
+        features
+    )
     features = convolutional.batch_norm()(features)
     features = keras.layers.ReLU()(features)  # (batch, 4, 4, base * 2^stages)
     for stage in reversed(range(1, stages)):
-        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same")(features)
+        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same", use_bias=False)(
+            features
+        )
         features = convolutional.batch_norm()(features)
         features = keras.layers.ReLU()(features)
     images = keras.layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same", activation="tanh")(features)
@@ -57,7 +61,11 @@ def critic(image_shape, base_filters=64, normalization="batch", name="critic"):
     features = keras.layers.Conv2D(base_filters, 4, strides=2, padding="same")(images)
     features = keras.layers.LeakyReLU(0.2)(features)
     for stage in range(1, stages):
-        features = keras.layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same")(features)
+        # A bias before batch norm is cancelled by it (see convolutional.batch_norm); layer norm
+        # here normalises each position over channels, which keeps a per-channel bias meaningful.
+        features = keras.layers.Conv2D(
+            base_filters * 2**stage, 4, strides=2, padding="same", use_bias=normalization != "batch"
+        )(features)
         layer = _normalization(normalization)
         if layer is not None:
             features = layer(features)
