@@ -13,16 +13,32 @@ from keras_gen.models import gan as gan_module
 from keras_gen.training import trainer
 
 
-def tiny(name, image_size=16, channels=1, **kwargs):
+def tiny(name, image_size=16, channels=1, learning_rate=1e-3, run_eagerly=False, **kwargs):
     model = models.build(name, (image_size, image_size, channels), latent_dim=3, base_filters=4, seed=0, **kwargs)
-    model.compile(**model.default_optimizers(1e-3))
+    model.compile(**model.default_optimizers(learning_rate), run_eagerly=run_eagerly)
     model.build_optimizers()
     return model
 
 
-def stacked_batches(steps, batch=4, image_size=16, channels=1, seed=0):
-    images = np.random.default_rng(seed).uniform(-1, 1, (steps, batch, image_size, image_size, channels))
+def step_batch(steps, batch=4, image_size=16, channels=1, seed=0):
+    """The real images of one train_step with `steps` critic updates: steps x batch images, batch first."""
+    images = np.random.default_rng(seed).uniform(-1, 1, (batch * steps, image_size, image_size, channels))
     return images.astype(np.float32)
+
+
+def recording_critic_steps(model):
+    """Wraps model.critic_step (eager) to record each update's real batch and the critic's largest |weight| after it."""
+    calls = []
+    original = model.critic_step
+
+    def critic_step(real_images):
+        result = original(real_images)
+        largest = max(float(np.abs(variable.numpy()).max()) for variable in model.critic.trainable_variables)
+        calls.append((np.asarray(real_images), largest))
+        return result
+
+    model.critic_step = critic_step
+    return calls
 
 
 def snapshot(variables):
@@ -52,7 +68,7 @@ def test_report_architecture_at_32_pixels():
 
 def test_wgan_step_updates_critic_n_times_and_generator_once():
     model = tiny("wgan", critic_steps=3)
-    logs = model.train_on_batch(stacked_batches(3), return_dict=True)
+    logs = model.train_on_batch(step_batch(3), return_dict=True)
     assert int(model.critic_optimizer.iterations.numpy()) == 3
     assert int(model.generator_optimizer.iterations.numpy()) == 1
     assert {"critic_loss", "generator_loss", "wasserstein", "gradient_penalty", "real_score", "fake_score"} <= set(logs)
@@ -62,7 +78,7 @@ def test_critic_steps_never_move_the_generator_and_generator_steps_never_move_th
     model = tiny("wgan", critic_steps=1)
     generator_before = snapshot(model.generator.trainable_variables)
     critic_before = snapshot(model.critic.trainable_variables)
-    model.critic_step(tf.constant(stacked_batches(1)[0]))
+    model.critic_step(tf.constant(step_batch(1)))
     assert not any(changed(generator_before, model.generator.trainable_variables))
     assert any(changed(critic_before, model.critic.trainable_variables))
     critic_before = snapshot(model.critic.trainable_variables)
@@ -71,13 +87,25 @@ def test_critic_steps_never_move_the_generator_and_generator_steps_never_move_th
     assert all(changed(generator_before, model.generator.trainable_variables))
 
 
-def test_weight_clipping_keeps_every_critic_weight_within_c():
-    model = tiny("wgan", critic_steps=2, weight_clip=0.01)
-    model.compile(**model.default_optimizers(0.5))  # Large steps push weights far past c.
-    model.build_optimizers()
-    model.train_on_batch(stacked_batches(2))
-    for variable in model.critic.trainable_variables:
-        assert np.abs(variable.numpy()).max() <= 0.01 + 1e-7, variable.path
+def test_each_critic_update_gets_its_own_batch_in_the_batch_first_layout():
+    model = tiny("wgan", critic_steps=3, run_eagerly=True)
+    calls = recording_critic_steps(model)
+    images = step_batch(3, batch=4)
+    model.train_on_batch(images)
+    assert len(calls) == 3
+    # Image i * critic_steps + s belongs to update s: three disjoint batches of 4, every image used once.
+    for step, (real_images, _) in enumerate(calls):
+        np.testing.assert_array_equal(real_images, images[step::3])
+
+
+def test_weight_clipping_holds_after_every_critic_update_not_only_after_the_loop():
+    # A learning rate of 0.5 pushes weights far past c at every update.
+    model = tiny("wgan", critic_steps=3, weight_clip=0.01, learning_rate=0.5, run_eagerly=True)
+    calls = recording_critic_steps(model)
+    model.train_on_batch(step_batch(3))
+    assert [largest <= 0.01 + 1e-7 for _, largest in calls] == [True] * 3
+    # Clipping binds: some weights sit exactly at the bound, none beyond it.
+    assert any(np.isclose(np.abs(variable.numpy()).max(), 0.01) for variable in model.critic.trainable_variables)
 
 
 def test_gradient_penalty_of_a_unit_norm_linear_critic_is_zero():
@@ -145,19 +173,20 @@ def test_wasserstein_losses_match_their_formulas():
 
 def test_gan_d_steps_and_test_step():
     model = tiny("gan", d_steps=2, gan_loss="least_squares")
-    model.train_on_batch(stacked_batches(2), return_dict=True)
+    model.train_on_batch(step_batch(2), return_dict=True)
     assert int(model.critic_optimizer.iterations.numpy()) == 2
     before = snapshot(model.weights)
-    logs = model.test_on_batch(stacked_batches(1)[0], return_dict=True)
+    logs = model.test_on_batch(step_batch(1), return_dict=True)
     assert np.isfinite(logs["critic_loss"])
     for old, variable in zip(before, model.weights):
         np.testing.assert_array_equal(old, variable.numpy(), err_msg=variable.path)
 
 
-def test_wgan_rejects_both_or_neither_constraint():
-    generator, critic = tiny("wgan").generator, tiny("wgan").critic
+@pytest.mark.parametrize("weight_clip, penalty", [(0.01, 10.0), (0.0, 0.0)], ids=["both", "neither"])
+def test_wgan_rejects_both_or_neither_constraint(weight_clip, penalty):
+    model = tiny("wgan")
     with pytest.raises(ValueError, match="exactly one"):
-        models.wgan.WGAN(generator, critic, weight_clip=0.01, gradient_penalty_weight=10.0)
+        models.wgan.WGAN(model.generator, model.critic, weight_clip=weight_clip, gradient_penalty_weight=penalty)
 
 
 def test_config_round_trip_gives_the_same_samples():

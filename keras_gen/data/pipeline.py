@@ -73,22 +73,30 @@ def train_dataset(
 ):
     """Batches for epochs [initial_epoch, epochs), `steps` steps each.
 
-    With `batches_per_step` = n, every element stacks n fresh batches, (n, batch, size, size,
-    channels): what a WGAN step with n critic updates consumes. The result is meant for
+    With `batches_per_step` = n, every element holds n fresh batches as one batch of n x batch_size
+    images, batch first: image i * n + s belongs to batch s (what a WGAN step with n critic updates
+    consumes, see models.adversarial). Batch s is the s-th run of batch_size images of the epoch's
+    shuffled order. A tf.distribute strategy splits each element on its first axis, so every replica
+    gets an equal share of every one of the n batches. The result is meant for
     `model.fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)`, which keeps one iterator
     across epochs when steps_per_epoch is given.
     """
     images = tf.convert_to_tensor(images)
     num_images = int(images.shape[0])
     seed = tf.constant(seed, tf.int64) % (2**31 - 1)
+    per_step = batches_per_step or 1
+
+    def interleave(batch_indices):
+        # (n, batch) consecutive batches -> (batch, n) -> flat: batch first.
+        return tf.reshape(tf.transpose(tf.reshape(batch_indices, (per_step, batch_size))), (-1,))
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(num_images), seed=_seed(seed, epoch * 8 + _SHUFFLE_STREAM)
         )
-        indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
-        if batches_per_step:
-            indices = indices.batch(batches_per_step, drop_remainder=True)
+        indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size * per_step, drop_remainder=True)
+        if per_step > 1:
+            indices = indices.map(interleave)
         return (
             indices.take(steps)
             .enumerate()
@@ -105,7 +113,16 @@ def train_dataset(
         )
 
     epochs_dataset = tf.data.Dataset.range(initial_epoch, epochs)
-    return epochs_dataset.flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE)
+    return _shard_by_data(epochs_dataset.flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE))
+
+
+def _shard_by_data(dataset):
+    """Multi-worker sharding by element: the data come from memory, not files, so sharding by file
+    (tf.data's default) cannot apply; each worker builds the same stream and keeps its share of
+    every global batch. Harmless on one device."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def eval_dataset(images, batch_size, value_range, pixel_noise, seed=0, max_steps=None):
@@ -120,4 +137,4 @@ def eval_dataset(images, batch_size, value_range, pixel_noise, seed=0, max_steps
         lambda step, batch: to_model_range(batch, value_range, pixel_noise, seed=_seed(seed + _TEST_STREAM, step)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return dataset.cache().prefetch(tf.data.AUTOTUNE)
+    return _shard_by_data(dataset.cache().prefetch(tf.data.AUTOTUNE))

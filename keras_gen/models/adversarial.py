@@ -11,9 +11,12 @@ class AdversarialModel(base.GenerativeModel):
     """Generator G(z) against a critic f(x), trained by alternating updates (Goodfellow et al., 2014).
 
     One `train_step` is `critic_steps` critic updates, each on a fresh real batch, then one generator
-    update. The input pipeline therefore feeds `critic_steps` real batches per step, stacked as
-    (critic_steps, batch, size, size, channels) (see `batches_per_step`); the generator update needs
-    no real images, so no extra batch is drawn for it. Subclasses define the two per-example losses.
+    update. A step therefore takes `critic_steps` batches of real images as one batch, batch first:
+    image i * critic_steps + s belongs to critic update s. Any tf.distribute strategy splits that
+    batch on its first axis into equal shares that are still whole sets of updates, and plain Keras
+    works too: `wgan.fit(images, batch_size=5 * 64)` makes 5 critic updates on 64 images each (a
+    final partial batch is cut to a multiple of `critic_steps`). The generator update needs no real
+    images, so no extra batch is drawn for it. Subclasses define the two per-example losses.
 
     Args:
         generator: keras.Model z (batch, latent_dim) -> images in [-1, 1].
@@ -50,6 +53,9 @@ class AdversarialModel(base.GenerativeModel):
         super().compile(**kwargs)
         self.generator_optimizer = generator_optimizer
         self.critic_optimizer = critic_optimizer
+        # Keras builds the optimizer it compiles with, not optimizers held as attributes: built lazily
+        # inside the first step, their variables break a tf.distribute step (an unfed placeholder).
+        self.build_optimizers()
 
     def optimizers(self):
         return {"generator_optimizer": self.generator_optimizer, "critic_optimizer": self.critic_optimizer}
@@ -74,9 +80,18 @@ class AdversarialModel(base.GenerativeModel):
     def after_critic_update(self):
         """Hook for a constraint on the critic (weight clipping)."""
 
+    def sample_latents(self, batch_size):
+        """Latents from the prior for this replica's `batch_size` examples, (batch_size, latent_dim)."""
+        return self.normal_noise((batch_size, self.latent_dim))
+
+    def critic_batches(self, images):
+        """(batch, critic_steps, size, size, channels): the real batch of each critic update, batch first."""
+        usable = tf.shape(images)[0] // self.critic_steps * self.critic_steps
+        return tf.reshape(images[:usable], (-1, self.critic_steps) + tuple(images.shape[1:]))
+
     def critic_step(self, real_images):
         batch_size = tf.shape(real_images)[0]
-        latents = keras.random.normal((batch_size, self.latent_dim), seed=self.noise)
+        latents = self.sample_latents(batch_size)
         fake_images = self.generator(latents, training=True)
         extra = {}
         with tf.GradientTape() as tape:
@@ -90,7 +105,7 @@ class AdversarialModel(base.GenerativeModel):
         return per_example, real_scores, fake_scores, extra
 
     def generator_step(self, batch_size):
-        latents = keras.random.normal((batch_size, self.latent_dim), seed=self.noise)
+        latents = self.sample_latents(batch_size)
         with tf.GradientTape() as tape:
             fake_scores = self.critic(self.generator(latents, training=True), training=True)
             per_example = self.generator_loss(fake_scores)
@@ -100,16 +115,15 @@ class AdversarialModel(base.GenerativeModel):
         return per_example
 
     def train_step(self, data):
-        real_batches = self.images_of(data)  # (critic_steps, batch, size, size, channels)
+        real_batches = self.critic_batches(self.images_of(data))  # (batch, critic_steps, size, size, channels)
         for step in range(self.critic_steps):
-            critic_loss, real_scores, fake_scores, extra = self.critic_step(real_batches[step])
-        generator_loss = self.generator_step(tf.shape(real_batches)[1])
+            critic_loss, real_scores, fake_scores, extra = self.critic_step(real_batches[:, step])
+        generator_loss = self.generator_step(tf.shape(real_batches)[0])
         return self._update_metrics(critic_loss, generator_loss, real_scores, fake_scores, extra)
 
     def test_step(self, data):
         real_images = self.images_of(data)
-        latents = keras.random.normal((tf.shape(real_images)[0], self.latent_dim), seed=self.noise)
-        fake_images = self.generator(latents, training=False)
+        fake_images = self.generator(self.sample_latents(tf.shape(real_images)[0]), training=False)
         real_scores = self.critic(real_images, training=False)
         fake_scores = self.critic(fake_images, training=False)
         extra = {}
@@ -127,7 +141,7 @@ class AdversarialModel(base.GenerativeModel):
         }
         for name, tracker in self.trackers.items():
             tracker.update_state(values[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self.step_logs(self.trackers.values())
 
     def get_config(self):
         config = super().get_config()

@@ -1,6 +1,7 @@
 """What every keras_gen model offers the trainer, the callbacks and the studies."""
 
 import keras
+import tensorflow as tf
 
 
 class GenerativeModel(keras.Model):
@@ -13,12 +14,17 @@ class GenerativeModel(keras.Model):
         latent_dim: dimension of z.
         seed: seed of the model's own noise (reparameterisation, latents). Its state is checkpointed
             (training.checkpointing), so a resumed run draws the same noise.
+
+    Noise is drawn with `normal_noise`/`uniform_noise`, which give every tf.distribute replica its
+    own rows of one draw for the global batch: replicas get different latents, and a step on N
+    replicas draws exactly what it draws on one device.
     """
 
     value_range = "unit"
     # Constructor arguments that are Keras models; get_config/from_config (de)serialize them.
     networks = ()
-    # Real batches one train_step consumes, stacked on a leading axis; None: one unstacked batch.
+    # Real batches one train_step consumes, as one batch of batches_per_step x batch images, batch
+    # first (see adversarial.AdversarialModel); None: one batch.
     batches_per_step = None
     default_learning_rate = 1e-3
 
@@ -27,6 +33,49 @@ class GenerativeModel(keras.Model):
         self.latent_dim = latent_dim
         self.seed = seed
         self.noise = keras.random.SeedGenerator(seed, name="noise")
+
+    def normal_noise(self, shape):
+        """N(0, 1) noise of `shape` (batch first) for this replica's share of the global batch."""
+        return self.replica_noise(lambda full: keras.random.normal(full, seed=self.noise), shape)
+
+    def uniform_noise(self, shape):
+        """U(0, 1) noise of `shape` (batch first) for this replica's share of the global batch."""
+        return self.replica_noise(lambda full: keras.random.uniform(full, seed=self.noise), shape)
+
+    @staticmethod
+    def replica_noise(draw, shape):
+        """This replica's rows of `draw` for the global batch.
+
+        Every replica advances the same seed state and draws the whole global batch's noise, then
+        keeps its own rows (replica r of N: rows r*b to (r+1)*b - 1, the examples tf.distribute gives
+        it). A SeedGenerator alone gives every replica the same numbers, so a 2-replica batch of fakes
+        would hold each fake twice; folding the replica id into the seed would make the run depend on
+        the replica count. Drawing N times the noise needed costs little next to the networks.
+
+        Args:
+            draw: callable full shape -> tensor, drawing from the model's seed state.
+            shape: this replica's shape, batch first; the batch may be a scalar tensor.
+        """
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:  # One device, or cross-replica context.
+            return draw(shape)
+        local = shape[0]
+        values = draw((local * context.num_replicas_in_sync,) + tuple(shape[1:]))
+        start = context.replica_id_in_sync_group * local
+        return values[start : start + local]
+
+    def step_logs(self, trackers):
+        """What train_step/test_step return: each tracker's result, by name.
+
+        Keras 3's fit and evaluate reduce these with `strategy.reduce("MEAN", value, axis=0)` across
+        several workers, which fails on scalars ("Invalid reduction dimension 0 for input with 0
+        dimensions", tensorflow#72388). Given a length-1 axis there, they reduce to the same scalars.
+        """
+        logs = {tracker.name: tracker.result() for tracker in trackers}
+        extended = self.distribute_strategy.extended
+        if getattr(extended, "_in_multi_worker_mode", lambda: False)():  # Keras's own test for that path.
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def pixel_noise(self, dataset_binarizes):
         """How 8-bit pixels become inputs (one of data.pipeline.PIXEL_NOISES)."""

@@ -90,7 +90,7 @@ class VAE(base.GenerativeModel):
         return self.encoder(images, training=training)
 
     def reparameterize(self, mean, log_variance):
-        epsilon = keras.random.normal(tf.shape(mean), seed=self.noise)
+        epsilon = self.normal_noise((tf.shape(mean)[0], self.latent_dim))
         return mean + tf.exp(0.5 * log_variance) * epsilon  # (batch, latent_dim)
 
     def decode_to_images(self, latents):
@@ -144,7 +144,7 @@ class VAE(base.GenerativeModel):
         self.neg_elbo_tracker.update_state(reconstruction + kl)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self.step_logs(self.metrics)
 
     def _objective(self, reconstruction, kl):
         return self.reconstruction_weight * reconstruction + self.kl_weight * kl  # (batch,)

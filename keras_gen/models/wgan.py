@@ -55,7 +55,7 @@ class WGAN(adversarial.AdversarialModel):
         extra["wasserstein"] = -per_example
         penalty = tf.zeros_like(per_example)
         if self.gradient_penalty_weight > 0:
-            weights = keras.random.uniform((tf.shape(real_images)[0],), seed=self.noise)
+            weights = self.uniform_noise((tf.shape(real_images)[0],))
             penalty = losses.gradient_penalty(
                 lambda images: self.critic(images, training=True), real_images, fake_images, weights
             )
