@@ -28,6 +28,6 @@ setuptools.setup(
     python_requires=">=3.11,<3.13",
     packages=setuptools.find_packages(include=["keras_gen", "keras_gen.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8,<10", "scipy>=1.11,<2"]},
+    extras_require={"test": ["pytest>=8,<10", "pytest-timeout>=2.3,<3", "scipy>=1.11,<2"]},
     entry_points={"console_scripts": ["keras-gen=keras_gen.cli:run"]},
 )

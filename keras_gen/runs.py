@@ -33,7 +33,9 @@ def load_run(run_dir):
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
     model.compile(**model.default_optimizers(config.learning_rate or model.default_learning_rate))
     checkpoint, manager, epoch = checkpointing.make_checkpoint(model, run_dir)
-    restored = checkpointing.restore_latest(checkpoint, manager)
+    if manager.latest_checkpoint is None:
+        raise errors.UserError(f"{run_dir} holds no checkpoint yet; train it first (a run saves one every epoch)")
+    restored = checkpointing.restore(checkpoint, manager.latest_checkpoint)
     return LoadedRun(model, config, record, restored, int(epoch.numpy()), run_dir)
 
 

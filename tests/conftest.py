@@ -6,6 +6,14 @@ import struct
 
 import numpy as np
 import pytest
+import tensorflow as tf
+
+# Two logical CPU devices for the whole session, so tests can train under MirroredStrategy in this
+# process: devices can only be configured before TensorFlow initialises them. Without a strategy
+# everything runs on the first, as on a one-device machine.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -60,3 +68,20 @@ def tiny_train_config(data_path, out_dir, **overrides):
     }  # fmt: skip
     settings.update(overrides)
     return trainer.TrainConfig(**settings)
+
+
+@pytest.fixture
+def main_in_process(capsys):
+    """Runs the CLI's parser and main in this process: (exit status, stderr lines)."""
+    from keras_gen import cli
+
+    def invoke(*arguments):
+        cli.FLAGS.unparse_flags()
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                cli.main(cli.parse_flags(["run.py", *arguments]))
+        finally:
+            cli.FLAGS.unparse_flags()
+        return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+    return invoke

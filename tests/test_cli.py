@@ -92,23 +92,6 @@ BAD_INPUT = [
 ]
 
 
-@pytest.fixture
-def main_in_process(capsys):
-    """Runs the CLI's parser and main in this process: (exit status, stderr lines)."""
-    from keras_gen import cli
-
-    def invoke(*arguments):
-        cli.FLAGS.unparse_flags()
-        try:
-            with pytest.raises(SystemExit) as exit_info:
-                cli.main(cli.parse_flags(["run.py", *arguments]))
-        finally:
-            cli.FLAGS.unparse_flags()
-        return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-
-    return invoke
-
-
 @pytest.mark.parametrize("arguments, expected", BAD_INPUT)
 def test_bad_input_is_one_line_with_exit_status_2(tmp_path, main_in_process, arguments, expected):
     # In process: the same parser and main as run.py, without a TensorFlow start-up per case.

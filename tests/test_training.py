@@ -1,6 +1,7 @@
 """Training runs: the run directory, checkpoints and resuming to the same end state."""
 
 import csv
+import dataclasses
 import json
 import os
 
@@ -83,3 +84,32 @@ def test_resume_refuses_a_changed_architecture(npz_path, tmp_path):
 def test_resume_without_checkpoints_is_a_clear_error(npz_path, tmp_path):
     with pytest.raises(errors.UserError, match="--resume needs --out_dir of a run with checkpoints"):
         trainer.train(tiny_config(npz_path, tmp_path / "nothing", resume=True), ["resume"])
+
+
+def test_resume_refuses_a_changed_critic_loop(tmp_path):
+    data_path = write_npz(tmp_path, (60, 16, 16, 1))
+    trainer.train(tiny_config(data_path, tmp_path / "run", model="wgan", critic_steps=2, epochs=1, steps_per_epoch=2))
+    checkpoints = sorted(os.listdir(tmp_path / "run" / "checkpoints"))
+    with pytest.raises(errors.UserError, match="--critic_steps=3 differs from the run being resumed"):
+        trainer.train(tiny_config(data_path, tmp_path / "run", resume=True, critic_steps=3), ["resume", "critic_steps"])
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == checkpoints
+
+
+def test_a_learning_rate_given_at_resume_takes_effect_and_is_recorded(npz_path, tmp_path):
+    trainer.train(tiny_config(npz_path, tmp_path / "run", epochs=1, learning_rate=1e-3))
+    config = tiny_config(npz_path, tmp_path / "run", resume=True, epochs=2, learning_rate=1e-4)
+    resumed, run_dir = trainer.train(config, given_fields=["resume", "epochs", "learning_rate"])
+    # The checkpoint holds 1e-3; the rate asked for at resume wins.
+    np.testing.assert_allclose(float(resumed.optimizer.learning_rate.numpy()), 1e-4, rtol=1e-6)
+    with open(os.path.join(run_dir, "config.json")) as stream:
+        record = json.load(stream)
+    assert record["config"]["learning_rate"] == 1e-4
+    (resume,) = record["resumes"]
+    assert resume["at_epoch"] == 1 and resume["changed"] == {"epochs": 2, "learning_rate": 1e-4}
+
+
+def test_train_leaves_the_config_it_was_given_unchanged(npz_path, tmp_path):
+    config = tiny_config(npz_path, tmp_path / "run", epochs=1)
+    before = dataclasses.asdict(config)
+    trainer.train(config)
+    assert dataclasses.asdict(config) == before  # likelihood stays "auto", learning_rate None

@@ -24,20 +24,28 @@ def make_checkpoint(model, run_dir, max_to_keep=3):
     return checkpoint, manager, epoch
 
 
+def latest(run_dir):
+    """Path prefix of the newest checkpoint of `run_dir`, or None."""
+    return tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
+
+
 def has_checkpoint(run_dir):
-    return tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR)) is not None
+    return latest(run_dir) is not None
 
 
-def restore_latest(checkpoint, manager):
-    """Restores the newest checkpoint; every saved value must find its variable."""
-    if manager.latest_checkpoint is None:
-        raise errors.UserError(f"no checkpoint to resume from in {manager.directory}")
+def restore(checkpoint, path):
+    """Restores the checkpoint at `path` (a prefix); every saved value must find its variable.
+
+    Checkpoints hold one value per variable whatever the strategy that wrote them, so a run trained
+    on several replicas or workers restores on any number of them, one device included.
+    """
+    if path is None:
+        raise errors.UserError("no checkpoint to resume from")
     try:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        checkpoint.restore(path).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
         message = " ".join(str(error).split())[:300]
         raise errors.UserError(
-            f"checkpoint {manager.latest_checkpoint} does not fit this model ({message}); "
-            "resume with the flags the run was started with"
+            f"checkpoint {path} does not fit this model ({message}); resume with the flags the run was started with"
         ) from None
-    return manager.latest_checkpoint
+    return path

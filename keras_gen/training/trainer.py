@@ -12,6 +12,8 @@ Run directory (`out_dir`):
 import dataclasses
 import datetime
 import os
+import shutil
+import tempfile
 
 import keras
 import numpy as np
@@ -29,6 +31,8 @@ from keras_gen.training import distribute
 
 CONFIG_FILE = "config.json"
 # Fields that fix what a run trains; a resumed run must not change them.
+# GAN/WGAN settings belong here too: critic_steps and d_steps set how many images a step consumes (the
+# data stream), gan_loss, weight_clip and gradient_penalty the objective.
 IDENTITY_FIELDS = (
     "model",
     "dataset",
@@ -40,6 +44,11 @@ IDENTITY_FIELDS = (
     "likelihood",
     "kl_weight",
     "reconstruction_weight",
+    "gan_loss",
+    "d_steps",
+    "critic_steps",
+    "weight_clip",
+    "gradient_penalty",
     "seed",
 )
 
@@ -111,7 +120,7 @@ def default_out_dir(config):
 
 
 def config_for_resume(config, given_fields):
-    """The saved run's config, with the fields given on this command line applied.
+    """(the saved run's config with the fields given on this command line applied, config.json's record).
 
     Args:
         config: the TrainConfig from this command line (`resume=True`, `out_dir` set).
@@ -120,7 +129,8 @@ def config_for_resume(config, given_fields):
     path = os.path.join(config.out_dir, CONFIG_FILE)
     if not os.path.exists(path):
         raise errors.UserError(f"--resume: {config.out_dir} holds no {CONFIG_FILE}; is it a keras_gen run directory?")
-    saved = io_utils.read_json(path)["config"]
+    record = io_utils.read_json(path)
+    saved = record["config"]
     merged = TrainConfig.from_saved(saved)
     for name in given_fields:
         value = getattr(config, name)
@@ -131,14 +141,12 @@ def config_for_resume(config, given_fields):
             )
         setattr(merged, name, value)
     merged.out_dir, merged.resume = config.out_dir, True
-    return merged
+    return merged, record
 
 
 def _prepare_run_dir(config):
     if config.resume:
         return
-    if config.out_dir is None:
-        config.out_dir = default_out_dir(config)
     if os.path.exists(config.out_dir) and not os.path.isdir(config.out_dir):
         raise errors.UserError(f"--out_dir {config.out_dir} is a file; expected a directory")
     if checkpointing.has_checkpoint(config.out_dir):
@@ -148,14 +156,24 @@ def _prepare_run_dir(config):
     os.makedirs(config.out_dir, exist_ok=True)
 
 
-def _write_config(config, data_source, image_shape):
-    record = {
-        "config": dataclasses.asdict(config),
+def _write_config(directory, config, data_source, image_shape, previous=None, resumed_at=None, changed=()):
+    """Writes config.json; a resumed run keeps the original record, updates its config and appends
+    when it resumed and which flags it changed."""
+    record = previous or {
         "data_source": data_source,
         "image_shape": list(image_shape),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
     }
-    io_utils.write_json(os.path.join(config.out_dir, CONFIG_FILE), record)
+    record["config"] = dataclasses.asdict(config)
+    if resumed_at is not None:
+        record.setdefault("resumes", []).append(
+            {
+                "at_epoch": resumed_at,
+                "changed": {name: getattr(config, name) for name in changed},
+                "time": datetime.datetime.now().isoformat(timespec="seconds"),
+            }
+        )
+    io_utils.write_json(os.path.join(directory, CONFIG_FILE), record)
 
 
 def _profile_batch(profile_batches):
@@ -171,14 +189,24 @@ def _profile_batch(profile_batches):
 def train(config, given_fields=()):
     """Trains `config.model` on `config.dataset`; returns (model, run directory).
 
+    Under `--distribute=multi_worker` every worker calls this with the same config: the chief writes
+    the run directory, every other worker writes to a temporary directory that it deletes at the end.
+
     Args:
-        config: a TrainConfig.
-        given_fields: with `config.resume`, the fields set explicitly on the command line.
+        config: a TrainConfig; it is not modified.
+        given_fields: with `config.resume`, the fields set explicitly on the command line: they
+            override the saved run's values (a new learning rate takes effect), except IDENTITY_FIELDS,
+            which must match.
     """
+    config = dataclasses.replace(config)
+    previous = None
     if config.resume:
         if not config.out_dir or not checkpointing.has_checkpoint(config.out_dir):
-            raise errors.UserError(f"--resume needs --out_dir of a run with checkpoints; {config.out_dir} has none")
-        config = config_for_resume(config, given_fields)
+            raise errors.UserError(
+                f"--resume needs --out_dir of a run with checkpoints; {config.out_dir} has none "
+                "(under --distribute=multi_worker every worker must be able to read the run directory)"
+            )
+        config, previous = config_for_resume(config, given_fields)
     if config.epochs < 1:
         raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
     spec = datasets.DATASETS.lookup(config.dataset)
@@ -189,30 +217,53 @@ def train(config, given_fields=()):
             f"--likelihood={config.likelihood}; expected auto or one of {', '.join(losses.LIKELIHOODS)}"
         )
     profile_batch = _profile_batch(config.profile_batches)
-    _prepare_run_dir(config)
-
-    keras.utils.set_random_seed(config.seed)
+    # Before any other TensorFlow work: a multi-worker strategy must be the first thing created.
+    strategy = distribute.get_strategy(config.distribute)
+    distribute.check_global_batch(config.batch_size, strategy)
+    chief, task = distribute.task_of(strategy)
+    # Data before the run directory: a dataset that cannot be found leaves nothing behind.
     splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+    if config.out_dir is None:
+        config.out_dir = default_out_dir(config)
+    if not chief:
+        write_dir = tempfile.mkdtemp(prefix=f"keras_gen_{task.replace(' ', '_')}_")
+        try:
+            return _train(config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir)
+        finally:
+            shutil.rmtree(write_dir, ignore_errors=True)
+    _prepare_run_dir(config)
+    return _train(config, given_fields, previous, spec, splits, strategy, profile_batch, config.out_dir)
+
+
+def _train(config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir):
+    """The training run proper; everything is written under `write_dir` (the run directory on the chief)."""
+    keras.utils.set_random_seed(config.seed)
     train_split, test_split = splits["train"], splits["test"]
     image_shape = train_split.images.shape[1:]
-
-    strategy = distribute.get_strategy(config.distribute)
     with strategy.scope():
         model = models.build(config.model, image_shape, **config.model_hyperparameters())
         if config.learning_rate is None:
             config.learning_rate = model.default_learning_rate
         model.compile(**model.default_optimizers(config.learning_rate))
-        checkpoint, manager, epoch_variable = checkpointing.make_checkpoint(model, config.out_dir)
-    if not config.resume:
-        _write_config(config, train_split.source.rsplit(" [", 1)[0], image_shape)
+        checkpoint, manager, epoch_variable = checkpointing.make_checkpoint(model, write_dir)
     initial_epoch = 0
     if config.resume:
-        restored = checkpointing.restore_latest(checkpoint, manager)
+        # Every worker restores the chief's newest checkpoint (in a multi-worker run, from shared storage).
+        restored = checkpointing.restore(checkpoint, checkpointing.latest(config.out_dir))
         initial_epoch = int(epoch_variable.numpy())
+        if "learning_rate" in given_fields:  # The checkpoint holds the old rate; the user asked for a new one.
+            for optimizer in model.optimizers().values():
+                optimizer.learning_rate = config.learning_rate
         print(f"Resuming {restored} at epoch {initial_epoch}.")
     if initial_epoch >= config.epochs:
         print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
         return model, config.out_dir
+    data_source = train_split.source.rsplit(" [", 1)[0]
+    if config.resume:
+        changed = [name for name in given_fields if name not in ("resume", "out_dir", "verbose")]
+        _write_config(write_dir, config, data_source, image_shape, previous, initial_epoch, changed)
+    else:
+        _write_config(write_dir, config, data_source, image_shape)
 
     pixel_noise = model.pixel_noise(spec.binarize)
     steps = pipeline.steps_per_epoch(
@@ -237,16 +288,16 @@ def train(config, given_fields=()):
         seed=config.seed,
         max_steps=config.steps_per_epoch,
     )
-    log_dir = os.path.join(config.out_dir, "logs")
+    log_dir = os.path.join(write_dir, "logs")
     title = f"{config.model} on {config.dataset} ({config.image_size}x{config.image_size}, z={config.z_dim})"
     # Fixed by the seed, so grids of every epoch (and of a resumed run) show the same latents.
     latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.z_dim)).astype(np.float32)
     run_callbacks = [
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
-        callbacks.SampleGrid(latents, os.path.join(config.out_dir, "samples"), os.path.join(log_dir, "samples"), title),
+        callbacks.SampleGrid(latents, os.path.join(write_dir, "samples"), os.path.join(log_dir, "samples"), title),
         callbacks.MetricsLog(
-            os.path.join(config.out_dir, "metrics.csv"),
-            os.path.join(config.out_dir, "training_curves.png"),
+            os.path.join(write_dir, "metrics.csv"),
+            os.path.join(write_dir, "training_curves.png"),
             initial_epoch=initial_epoch,
             images_per_epoch=steps * config.batch_size * (model.batches_per_step or 1),
             title=title,
