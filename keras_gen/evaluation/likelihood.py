@@ -46,7 +46,8 @@ def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096
 
 @tf.function(reduce_retracing=True)
 def _importance_chunk(model, images, posterior, num_samples, seed_generator):
-    return model.importance_samples(images, posterior, num_samples, seed_generator)
+    epsilon = keras.random.normal((num_samples, tf.shape(images)[0], model.latent_dim), seed=seed_generator)
+    return model.importance_samples(images, posterior, epsilon)
 
 
 def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbose=0):

@@ -110,34 +110,9 @@ class VAE(base.GenerativeModel):
         reconstruction = losses.negative_log_likelihood(self.likelihood, images, logits)
         return reconstruction, losses.gaussian_kl(mean, log_variance)
 
-    def importance_samples(self, images, posterior, num_samples, seed_generator):
-        """Terms of the importance weights p(x, z) / q(z|x) for `num_samples` draws z ~ q(z|x) per image.
-
-        Args:
-            images: the batch x.
-            posterior: (mean, log_variance) of q(z|x) for that batch, as `encode` returns it: encoded
-                once by the caller however many chunks of samples it draws.
-            num_samples: draws per image.
-            seed_generator: a keras.random.SeedGenerator for the draws.
-
-        Returns:
-            (log_likelihood, log_prior_ratio), each (num_samples, batch): log p(x|z) and
-            log p(z) - log q(z|x). Their sum is the log importance weight; averaging it over samples
-            gives the ELBO, log-mean-exp over samples the IWAE bound (Burda et al., 2016).
-        """
-        mean, log_variance = posterior
-        batch = tf.shape(mean)[0]
-        epsilon = keras.random.normal((num_samples, batch, self.latent_dim), seed=seed_generator)
-        latents = mean + tf.exp(0.5 * log_variance) * epsilon  # (num_samples, batch, latent_dim)
-        logits = self.decoder(tf.reshape(latents, [-1, self.latent_dim]), training=False)
-        tiled = tf.reshape(
-            tf.tile(images[tf.newaxis], [num_samples] + [1] * len(self.image_shape) + [1]),
-            tf.shape(logits),
-        )
-        log_likelihood = -losses.negative_log_likelihood(self.likelihood, tiled, logits)
-        # log N(z; 0, I) - log N(z; mean, sigma^2): the 2*pi terms cancel, (z - mean) / sigma = epsilon.
-        log_prior_ratio = 0.5 * tf.reduce_sum(tf.square(epsilon) - tf.square(latents) + log_variance, axis=-1)
-        return tf.reshape(log_likelihood, [num_samples, batch]), log_prior_ratio
+    def importance_samples(self, images, posterior, epsilon):
+        """`importance_terms` of this VAE's decoder and likelihood."""
+        return importance_terms(self.decoder, self.likelihood, images, posterior, epsilon)
 
     def _update_metrics(self, loss, reconstruction, kl):
         self.loss_tracker.update_state(loss)
@@ -174,3 +149,31 @@ class VAE(base.GenerativeModel):
             }
         )
         return config
+
+
+def importance_terms(decoder, likelihood, images, posterior, epsilon):
+    """Terms of the importance weights p(x, z) / q(z|x) for draws z = mean + sigma * epsilon ~ q(z|x).
+
+    Args:
+        decoder: keras.Model z -> pixel logits.
+        likelihood: one of losses.LIKELIHOODS.
+        images: the batch x, (batch, size, size, channels).
+        posterior: (mean, log_variance) of q(z|x) for that batch, each (batch, latent_dim): encoded
+            once by the caller however many chunks of samples it draws.
+        epsilon: standard normal noise (num_samples, batch, latent_dim), drawn by the caller (a seed
+            generator in evaluation, a stateless seed in an exported model).
+
+    Returns:
+        (log_likelihood, log_prior_ratio), each (num_samples, batch): log p(x|z) and
+        log p(z) - log q(z|x). Their sum is the log importance weight; averaging it over samples
+        gives the ELBO, log-mean-exp over samples the IWAE bound (Burda et al., 2016).
+    """
+    mean, log_variance = posterior
+    num_samples, batch, latent_dim = tf.shape(epsilon)[0], tf.shape(epsilon)[1], epsilon.shape[-1]
+    latents = mean + tf.exp(0.5 * log_variance) * epsilon  # (num_samples, batch, latent_dim)
+    logits = decoder(tf.reshape(latents, [-1, latent_dim]), training=False)  # (num_samples * batch, ...)
+    tiled = tf.reshape(tf.tile(images[tf.newaxis], [num_samples] + [1] * len(images.shape)), tf.shape(logits))
+    log_likelihood = -losses.negative_log_likelihood(likelihood, tiled, logits)
+    # log N(z; 0, I) - log N(z; mean, sigma^2): the 2*pi terms cancel, (z - mean) / sigma = epsilon.
+    log_prior_ratio = 0.5 * tf.reduce_sum(tf.square(epsilon) - tf.square(latents) + log_variance, axis=-1)
+    return tf.reshape(log_likelihood, [num_samples, batch]), log_prior_ratio
