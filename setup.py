@@ -17,6 +17,8 @@ INSTALL_REQUIRES = [
     "importlib_resources>=6,<7",
     # Reads SVHN's .mat files.
     "scipy>=1.11,<2",
+    # The PredictionLog protos of TF Serving's warm-up file, written with every export.
+    "tensorflow-serving-api==2.21.*",
 ]
 
 setuptools.setup(
@@ -28,6 +30,10 @@ setuptools.setup(
     python_requires=">=3.11,<3.13",
     packages=setuptools.find_packages(include=["keras_gen", "keras_gen.*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=8,<10", "pytest-timeout>=2.3,<3", "scipy>=1.11,<2"]},
+    extras_require={
+        "test": ["pytest>=8,<10", "pytest-timeout>=2.3,<3"],
+        # TensorBoard's Profile tab, for traces written with --profile_batches.
+        "profile": ["tensorboard-plugin-profile>=2.20,<3"],
+    },
     entry_points={"console_scripts": ["keras-gen=keras_gen.cli:run"]},
 )

@@ -1,4 +1,14 @@
-"""keras_gen: train, evaluate, explore and serve generative image models with Keras 3."""
+"""keras_gen: train, evaluate, explore and serve generative image models with Keras 3.
+
+From Python (README, "From Python"):
+
+    import keras_gen
+    model, run_dir = keras_gen.train(model="wgan", dataset="fashion_mnist", epochs=1)
+    keras_gen.load(keras_gen.export(run_dir)).sample(16)
+
+Public surface: train, evaluate, explore, export, load, load_dataset (keras_gen.api); the model
+classes VAE, GAN, WGAN and build_model (the registry behind --model); TrainConfig.
+"""
 
 import os
 
@@ -10,3 +20,15 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 __version__ = "0.1.0"
+
+from keras_gen.api import evaluate, explore, export, load, load_dataset, train  # noqa: E402
+from keras_gen.models import build as build_model  # noqa: E402
+from keras_gen.models.gan import GAN  # noqa: E402
+from keras_gen.models.vae import VAE  # noqa: E402
+from keras_gen.models.wgan import WGAN  # noqa: E402
+from keras_gen.training.trainer import TrainConfig  # noqa: E402
+
+__all__ = [
+    "GAN", "VAE", "WGAN", "TrainConfig", "build_model", "evaluate", "explore", "export", "load", "load_dataset",
+    "train",
+]  # fmt: skip

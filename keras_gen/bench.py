@@ -6,11 +6,14 @@ of seconds per epoch, training images per second and the test metrics after ever
 `run.py --mode=eval` does; rerunning it continues unfinished runs instead of starting over.
 `sample_quality` times the metrics of 10,000 real test images against 10,000 training images with
 the dataset's trained classifier: feature extraction and each metric separately.
+`export` trains every model type for 2 steps, exports it, and times the export, measures the
+SavedModel's size and the latency of `sample(64)` from the reloaded SavedModel and in memory.
 """
 
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 
@@ -22,6 +25,8 @@ from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import sample_quality
+from keras_gen.export import saved_model
+from keras_gen.export import signatures
 from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
 from keras_gen.training import trainer
@@ -65,6 +70,7 @@ def likelihood_table(arguments):
             verbose=2,
             data_dir=arguments.data_dir,
             resume=checkpointing.has_checkpoint(run_dir),
+            export=False,
             **LIKELIHOOD_RUNS[name],
         )
         trainer.train(config, given_fields=("epochs",))
@@ -83,6 +89,62 @@ def likelihood_table(arguments):
     print(f"\nTest images: first {arguments.num_samples}; IWAE samples per image: {arguments.iw_samples}")
     print("| run | epochs | s/epoch | test neg. ELBO | IWAE NLL | reconstruction | KL |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+
+
+# The export table: every model type at the benchmark sizes (32x32 Fashion-MNIST).
+EXPORT_RUNS = {
+    "vae": {"model": "vae", "z_dim": 20},
+    "mlp_vae": {"model": "mlp_vae", "z_dim": 20},
+    "lstm_vae": {"model": "lstm_vae", "z_dim": 20},
+    "gan": {"model": "gan", "z_dim": 100},
+    "wgan": {"model": "wgan", "z_dim": 100},
+}
+
+
+def _median_milliseconds(call, repeats=20, warmup=3):
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def _directory_megabytes(path):
+    sizes = [os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names]
+    return sum(sizes) / 1e6
+
+
+def export_table(arguments):
+    """Per model type: export seconds, SavedModel size, sample(64) latency reloaded vs in memory."""
+    rows = []
+    for name, settings in EXPORT_RUNS.items():
+        run_dir = os.path.join(arguments.out_dir, name)
+        config = trainer.TrainConfig(
+            out_dir=run_dir, dataset="fashion_mnist", data_dir=arguments.data_dir, image_size=32, batch_size=64,
+            epochs=1, steps_per_epoch=2, verbose=0, export=False, **settings,
+        )  # fmt: skip
+        model, _ = trainer.train(config)
+        started = time.perf_counter()
+        version = saved_model.export_run(run_dir, os.path.join(arguments.out_dir, "exports", name), verbose=0)
+        seconds = time.perf_counter() - started
+        count, seed = tf.constant(64), tf.constant(0, tf.int64)
+        served = tf.saved_model.load(version).signatures["sample"]
+        in_memory = signatures.serving_module(model).sample
+        reloaded_ms = _median_milliseconds(lambda: served(count=count, seed=seed)["images_uint8"].numpy())
+        memory_ms = _median_milliseconds(lambda: in_memory(count, seed)["images_uint8"].numpy())
+        rows.append(
+            f"| {name} | {seconds:.1f} | {_directory_megabytes(version):.1f} | {reloaded_ms:.1f} | {memory_ms:.1f} |"
+        )
+        print(rows[-1], flush=True)
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}"
+    )
+    print("| model | export s | SavedModel MB | sample(64) ms, reloaded | sample(64) ms, in memory |")
+    print("|---|---:|---:|---:|---:|")
     print("\n".join(rows))
 
 
@@ -118,7 +180,7 @@ def sample_quality_timing(arguments):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality"])
+    parser.add_argument("benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--steps_per_epoch", type=int, default=None)
     parser.add_argument("--out_dir", default=None, help="run directory (default: a temporary one)")
@@ -131,6 +193,9 @@ def main(argv=None):
     arguments = parser.parse_args(argv)
     if arguments.benchmark == "sample_quality":
         return sample_quality_timing(arguments)
+    if arguments.benchmark == "export":
+        arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_export_")
+        return export_table(arguments)
     if arguments.benchmark == "likelihoods":
         arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_likelihoods_")
         return likelihood_table(arguments)
@@ -141,6 +206,7 @@ def main(argv=None):
         steps_per_epoch=arguments.steps_per_epoch,
         verbose=2,
         data_dir=arguments.data_dir,
+        export=False,
         **BENCHMARKS[arguments.benchmark],
     )
     trainer.train(config)

@@ -23,11 +23,12 @@ from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
+from keras_gen.export import saved_model
 from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import trainer
 
-MODES = ("train", "eval", "explore", "divergence", "train_classifier")
+MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier")
 _DEFAULTS = trainer.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -123,6 +124,15 @@ flags.DEFINE_string(
     feature_nets.DEFAULT_ROOT,
     "Where --mode=train_classifier saves, and --mode=eval finds, classifiers.",
 )
+flags.DEFINE_bool(
+    "export", _DEFAULTS.export, "Export a SavedModel version at the end of training (--noexport: do not)."
+)
+flags.DEFINE_string(
+    "export_dir",
+    None,
+    f"Where exports go (TF Serving's --model_base_path): versions 1, 2, ... inside; default "
+    f"{saved_model.DEFAULT_ROOT}/<run directory name>.",
+)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
 flags.register_validator(
@@ -199,6 +209,8 @@ def main(argv):
                 _fail(f"--dims={','.join(FLAGS.dims)}; expected comma-separated integers")
             path, _ = studies.run_study(run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples)
             print(f"Wrote {path}")
+        elif FLAGS.mode == "export":
+            saved_model.export_run(FLAGS.out_dir, FLAGS.export_dir)
         elif FLAGS.mode == "divergence":
             out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))
             os.makedirs(out_dir, exist_ok=True)

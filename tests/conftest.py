@@ -65,6 +65,7 @@ def tiny_train_config(data_path, out_dir, **overrides):
     settings = {
         "model": "vae", "dataset": "custom", "data_dir": data_path, "image_size": 16, "z_dim": 2, "batch_size": 4,
         "epochs": 2, "steps_per_epoch": 3, "base_filters": 4, "grid_size": 4, "out_dir": str(out_dir), "verbose": 0,
+        "export": False,
     }  # fmt: skip
     settings.update(overrides)
     return trainer.TrainConfig(**settings)
@@ -72,16 +73,23 @@ def tiny_train_config(data_path, out_dir, **overrides):
 
 @pytest.fixture
 def main_in_process(capsys):
-    """Runs the CLI's parser and main in this process: (exit status, stderr lines)."""
+    """Runs the CLI's parser and main in this process: (exit status, stderr lines); 0 when main returns.
+
+    The run's stdout is left in `invoke.stdout`.
+    """
     from keras_gen import cli
 
     def invoke(*arguments):
         cli.FLAGS.unparse_flags()
+        status = 0
         try:
-            with pytest.raises(SystemExit) as exit_info:
-                cli.main(cli.parse_flags(["run.py", *arguments]))
+            cli.main(cli.parse_flags(["run.py", *arguments]))
+        except SystemExit as exit_info:
+            status = exit_info.code
         finally:
             cli.FLAGS.unparse_flags()
-        return exit_info.value.code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        captured = capsys.readouterr()
+        invoke.stdout = captured.out
+        return status, [line for line in captured.err.splitlines() if line.strip()]
 
     return invoke

@@ -46,9 +46,12 @@ def test_two_step_run_on_real_fashion_mnist_writes_the_documented_run_directory(
         "--batch_size=16",
         "--base_filters=8",
         f"--out_dir={out_dir}",
+        f"--export_dir={tmp_path / 'exports'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Run directory: {out_dir}" in result.stdout
+    # Training ends with an export (version 1) unless --noexport.
+    assert os.path.exists(tmp_path / "exports" / "1" / "saved_model.pb")
     for name in (
         "config.json",
         "metrics.csv",

@@ -152,7 +152,7 @@ def test_two_worker_processes_train_one_model_and_only_the_chief_writes(data_pat
     settings = dict(
         model="wgan", critic_steps=2, dataset="custom", data_dir=data_path, image_size=16, z_dim=3, batch_size=8,
         epochs=1, steps_per_epoch=3, base_filters=4, grid_size=4, out_dir=str(out_dir), verbose=0,
-        distribute="multi_worker",
+        distribute="multi_worker", export_dir=str(tmp_path / "exports"),
     )  # fmt: skip
     workers = []
     for index in range(2):
@@ -178,6 +178,7 @@ def test_two_worker_processes_train_one_model_and_only_the_chief_writes(data_pat
     # The chief wrote the run; worker 1 left nothing behind, in the run directory or its temporary one.
     assert (out_dir / "checkpoints" / "checkpoint").exists() and (out_dir / "samples" / "epoch_0001.png").exists()
     assert os.listdir(tmp_path / "tmp1") == []
+    assert sorted(os.listdir(tmp_path / "exports")) == ["1"]  # One export, by the chief.
     # Two workers of batch 4 each train as one device with batch 8 does.
     one_device, _ = train(data_path, tmp_path / "one", distribute="default", model="wgan", critic_steps=2)
     for variable, key in zip(one_device.weights, chief.files):

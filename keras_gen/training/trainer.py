@@ -7,6 +7,9 @@ Run directory (`out_dir`):
     samples/epoch_NNNN.png   decodes of the same latents after every epoch
     checkpoints/       tf.train checkpoints (model, optimizers, epoch), the newest 3
     logs/              TensorBoard: train/, validation/ scalars, samples/ images, profiles
+
+At the end the chief exports the newest checkpoint as a SavedModel version (`export`,
+saved_models/<run name>/<version> unless `export_dir` says otherwise).
 """
 
 import dataclasses
@@ -80,6 +83,8 @@ class TrainConfig:
     weight_clip: float = 0.01
     gradient_penalty: float = 0.0
     grid_size: int = 64
+    export: bool = True
+    export_dir: str | None = None
     distribute: str = "auto"
     profile_batches: str | None = None
     verbose: str | int = "auto"
@@ -315,4 +320,8 @@ def _train(config, given_fields, previous, spec, splits, strategy, profile_batch
         verbose=config.verbose,
         shuffle=False,  # The stream is already shuffled per epoch, reproducibly.
     )
+    if config.export and write_dir == config.out_dir:  # The chief; other workers' directories are temporary.
+        from keras_gen.export import saved_model  # Export reopens runs, which imports this module.
+
+        saved_model.export_run(config.out_dir, config.export_dir)
     return model, config.out_dir

@@ -1,0 +1,153 @@
+"""Export a trained run as a SavedModel version in TF Serving's layout.
+
+    saved_models/<name>/<version>/
+        saved_model.pb, variables/            the signatures of export.signatures
+        assets.extra/tf_serving_warmup_requests   one request per signature, replayed by TF Serving on load
+        requests/<signature>.json             REST request bodies, for curl and tests
+        model_card.json                       what was exported: run, flags, training, metrics, signatures
+
+Versions are increasing integers. A version is written in a temporary directory beside the others
+(which TF Serving ignores: its name is not a number) and renamed into place only when complete, so
+no version is ever half-written or overwritten, and a server watching the folder never sees one
+being written.
+"""
+
+import datetime
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from keras_gen import errors
+from keras_gen import io_utils
+from keras_gen import runs
+from keras_gen.evaluation import evaluate
+from keras_gen.export import requests
+from keras_gen.export import signatures
+from keras_gen.training import callbacks
+
+DEFAULT_ROOT = "saved_models"
+CARD_FILE = "model_card.json"
+_STAGING_PREFIX = ".tmp-export-"
+
+
+def default_export_dir(run_dir):
+    """saved_models/<the run directory's name>."""
+    return os.path.join(DEFAULT_ROOT, os.path.basename(os.path.normpath(run_dir)))
+
+
+def versions(export_dir):
+    """The published versions under `export_dir`, ascending."""
+    if not os.path.isdir(export_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(export_dir) if name.isdigit())
+
+
+def export_run(run_dir, export_dir=None, verbose=1):
+    """Exports the newest checkpoint of `run_dir` as the next version under `export_dir`.
+
+    Args:
+        run_dir: a keras_gen run directory with at least one checkpoint.
+        export_dir: the model's folder (TF Serving's --model_base_path); default saved_models/<run name>.
+
+    Returns:
+        The path of the new version, e.g. saved_models/wgan_svhn/3.
+    """
+    run = runs.load_run(run_dir)  # A missing run or checkpoint fails here, before anything is written.
+    export_dir = export_dir or default_export_dir(run_dir)
+    staging = _staging_directory(export_dir)
+    try:
+        module = signatures.serving_module(run.model)
+        functions = module.signatures()
+        tf.saved_model.save(module, staging, signatures=functions)
+        described = {name: describe(function) for name, function in functions.items()}
+        examples = requests.example_inputs(module)
+        requests.write_rest_requests(staging, examples)
+        dtypes = {name: {key: tf.as_dtype(spec["dtype"]) for key, spec in described[name]["inputs"].items()}
+                  for name in examples}  # fmt: skip
+        requests.write_warmup(staging, examples, os.path.basename(os.path.normpath(export_dir)), dtypes)
+        card = model_card(run, described, module.default_signature)
+        path = _publish(staging, export_dir, card)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if verbose:
+        print(f"Exported {run.checkpoint} to {path}")
+    return path
+
+
+def _staging_directory(export_dir):
+    """A fresh temporary directory inside `export_dir`; a one-line error if it cannot be written."""
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise errors.UserError(f"--export_dir {export_dir} is a file; expected a directory")
+    try:
+        os.makedirs(export_dir, exist_ok=True)
+        return tempfile.mkdtemp(dir=export_dir, prefix=_STAGING_PREFIX)
+    except OSError as error:
+        raise errors.UserError(f"--export_dir {export_dir} cannot be written: {error.strerror or error}") from None
+
+
+def _publish(staging, export_dir, card, attempts=5):
+    """Renames the complete export to the next free version; returns its path.
+
+    rename() onto an existing non-empty directory fails, so two exports racing for one number never
+    overwrite each other: the loser takes the next number.
+    """
+    for _ in range(attempts):
+        version = max(versions(export_dir), default=0) + 1
+        card["version"] = version
+        io_utils.write_json(os.path.join(staging, CARD_FILE), card)
+        target = os.path.join(export_dir, str(version))
+        try:
+            os.rename(staging, target)
+            return target
+        except OSError:
+            if not os.path.exists(target):
+                raise
+    raise OSError(f"could not claim a new version under {export_dir} after {attempts} attempts")
+
+
+def describe(function):
+    """{"inputs", "outputs": {name: {"dtype", "shape"}}} of a concrete function; None is a dynamic size."""
+
+    def spec(value):
+        return {"dtype": value.dtype.name, "shape": value.shape.as_list() if value.shape.rank is not None else None}
+
+    arguments = function.structured_input_signature[0]
+    return {
+        "inputs": {argument.name: spec(argument) for argument in arguments},
+        "outputs": {name: spec(value) for name, value in sorted(function.structured_outputs.items())},
+    }
+
+
+def model_card(run, described, default_signature):
+    """What a version holds and where it came from, for model_card.json."""
+    config = run.config
+    rows = callbacks.read_metrics_csv(os.path.join(run.directory, "metrics.csv"))
+    training = next((row for row in reversed(rows) if row["epoch"] == run.epochs), None)
+    evaluation = {}
+    metrics_path = os.path.join(run.directory, evaluate.METRICS_FILE)
+    if os.path.exists(metrics_path):
+        record = io_utils.read_json(metrics_path)
+        if record.get("checkpoint") == os.path.basename(run.checkpoint):
+            evaluation = {name: record[name] for name in evaluate.METRICS if name in record}
+    return {
+        "model": config.model,
+        "dataset": config.dataset,
+        "image_shape": list(run.record["image_shape"]),
+        "latent_dim": config.z_dim,
+        "flags": run.record["config"],
+        "source_run": os.path.abspath(run.directory),
+        "checkpoint": os.path.basename(run.checkpoint),
+        "epochs_trained": run.epochs,
+        "steps_trained": {
+            name: int(optimizer.iterations.numpy()) for name, optimizer in run.model.optimizers().items()
+        },
+        "metrics": {"last_epoch": training, "evaluation": evaluation},
+        "signatures": described,
+        "serving_default": default_signature,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "exported_at": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
