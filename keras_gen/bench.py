@@ -102,6 +102,27 @@ EXPORT_RUNS = {
 }
 
 
+def machine_description():
+    """CPU model, cores and the vector extensions TensorFlow's speed depends on, e.g. for BENCHMARKS.md."""
+    model, flags = platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as stream:
+            for line in stream:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    extensions = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    return (
+        f"{model}, {os.cpu_count()} cores ({', '.join(extensions) or 'no AVX2'}), TensorFlow {tf.__version__}, "
+        f"TF_ENABLE_ONEDNN_OPTS={onednn}"
+    )
+
+
 def _median_milliseconds(call, repeats=20, warmup=3):
     for _ in range(warmup):
         call()
@@ -140,9 +161,7 @@ def export_table(arguments):
             f"| {name} | {seconds:.1f} | {_directory_megabytes(version):.1f} | {reloaded_ms:.1f} | {memory_ms:.1f} |"
         )
         print(rows[-1], flush=True)
-    print(
-        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__}"
-    )
+    print(f"\nMachine: {machine_description()}")
     print("| model | export s | SavedModel MB | sample(64) ms, reloaded | sample(64) ms, in memory |")
     print("|---|---:|---:|---:|---:|")
     print("\n".join(rows))
@@ -211,10 +230,7 @@ def main(argv=None):
     )
     trainer.train(config)
     rows = callbacks.read_metrics_csv(os.path.join(out_dir, "metrics.csv"))
-    print(
-        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"TensorFlow {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}"
-    )
+    print(f"\nMachine: {machine_description()}")
     test_metrics = [key for key in rows[0] if key.startswith("val_")]
     print("| epoch | seconds | train images/s | " + " | ".join(f"test {key[4:]}" for key in test_metrics) + " |")
     print("|---:" * (3 + len(test_metrics)) + "|")
