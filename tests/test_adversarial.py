@@ -3,6 +3,7 @@
 import math
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -31,8 +32,8 @@ def recording_critic_steps(model):
     calls = []
     original = model.critic_step
 
-    def critic_step(real_images):
-        result = original(real_images)
+    def critic_step(real_images, fake_images):
+        result = original(real_images, fake_images)
         largest = max(float(np.abs(variable.numpy()).max()) for variable in model.critic.trainable_variables)
         calls.append((np.asarray(real_images), largest))
         return result
@@ -60,7 +61,8 @@ def test_shapes_follow_image_size_and_channels(name, image_size, channels):
 
 def test_report_architecture_at_32_pixels():
     model = models.build("gan", (32, 32, 1), latent_dim=100, seed=0)
-    shapes = [tuple(layer.output.shape[1:]) for layer in model.generator.layers if "transpose" in layer.name]
+    upsampling = [layer for layer in model.generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    shapes = [tuple(layer.output.shape[1:]) for layer in upsampling]
     assert shapes == [(4, 4, 512), (8, 8, 256), (16, 16, 128), (32, 32, 1)]
     flatten = [layer for layer in model.critic.layers if "flatten" in layer.name][0]
     assert flatten.output.shape[-1] == 4096  # 4 x 4 x 256, as the report prints.
@@ -78,11 +80,12 @@ def test_critic_steps_never_move_the_generator_and_generator_steps_never_move_th
     model = tiny("wgan", critic_steps=1)
     generator_before = snapshot(model.generator.trainable_variables)
     critic_before = snapshot(model.critic.trainable_variables)
-    model.critic_step(tf.constant(step_batch(1)))
+    model.critic_step(tf.constant(step_batch(1)), model.generate(4))
     assert not any(changed(generator_before, model.generator.trainable_variables))
     assert any(changed(critic_before, model.critic.trainable_variables))
     critic_before = snapshot(model.critic.trainable_variables)
-    model.generator_step(4)
+    tape = tf.GradientTape()
+    model.generator_step(tape, model.generate(4, tape))
     assert not any(changed(critic_before, model.critic.trainable_variables))
     assert all(changed(generator_before, model.generator.trainable_variables))
 
@@ -96,6 +99,23 @@ def test_each_critic_update_gets_its_own_batch_in_the_batch_first_layout():
     # Image i * critic_steps + s belongs to update s: three disjoint batches of 4, every image used once.
     for step, (real_images, _) in enumerate(calls):
         np.testing.assert_array_equal(real_images, images[step::3])
+
+
+@pytest.mark.parametrize("name, steps, generations", [("gan", 2, 2), ("wgan", 2, 3)])
+def test_gan_generator_update_reuses_the_last_fakes_and_wgan_draws_fresh_ones(name, steps, generations):
+    # GAN (the DCGAN references): the generator update scores the last critic update's fakes, one
+    # generator pass fewer per step. WGAN (Algorithm 1): a fresh batch of z for the generator update.
+    model = tiny(name, run_eagerly=True, **({"d_steps": steps} if name == "gan" else {"critic_steps": steps}))
+    generated, scored = [], []
+    generate, critic_step, generator_step = model.generate, model.critic_step, model.generator_step
+    model.generate = lambda *args: generated.append(generate(*args)) or generated[-1]
+    model.critic_step = lambda real, fake: scored.append(fake) or critic_step(real, fake)
+    model.generator_step = lambda tape, fake: scored.append(fake) or generator_step(tape, fake)
+    model.train_on_batch(step_batch(steps))
+    assert len(generated) == generations and len(scored) == steps + 1
+    reused = np.array_equal(np.asarray(scored[-1]), np.asarray(scored[-2]))
+    assert reused == (name == "gan")
+    assert int(model.generator_optimizer.iterations.numpy()) == 1
 
 
 def test_weight_clipping_holds_after_every_critic_update_not_only_after_the_loop():

@@ -1,5 +1,7 @@
 """What GAN and WGAN share: a generator, a critic, two optimizers and the alternating train step."""
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -16,7 +18,8 @@ class AdversarialModel(base.GenerativeModel):
     batch on its first axis into equal shares that are still whole sets of updates, and plain Keras
     works too: `wgan.fit(images, batch_size=5 * 64)` makes 5 critic updates on 64 images each (a
     final partial batch is cut to a multiple of `critic_steps`). The generator update needs no real
-    images, so no extra batch is drawn for it. Subclasses define the two per-example losses.
+    images, so no extra batch is drawn for it; it either reuses the last critic update's fakes or
+    generates fresh ones (`reuse_fakes`). Subclasses define the two per-example losses.
 
     Args:
         generator: keras.Model z (batch, latent_dim) -> images in [-1, 1].
@@ -40,6 +43,9 @@ class AdversarialModel(base.GenerativeModel):
         self.built = True  # Both networks are built functional models.
 
     metric_names = ("critic_loss", "generator_loss", "real_score", "fake_score")
+    # Whether the generator update reuses the fakes of the last critic update (one generator
+    # forward pass fewer per step) or generates fresh ones; set by each algorithm.
+    reuse_fakes = False
 
     @property
     def batches_per_step(self):
@@ -89,10 +95,16 @@ class AdversarialModel(base.GenerativeModel):
         usable = tf.shape(images)[0] // self.critic_steps * self.critic_steps
         return tf.reshape(images[:usable], (-1, self.critic_steps) + tuple(images.shape[1:]))
 
-    def critic_step(self, real_images):
-        batch_size = tf.shape(real_images)[0]
-        latents = self.sample_latents(batch_size)
-        fake_images = self.generator(latents, training=True)
+    def generate(self, batch_size, tape=None):
+        """Fakes G(z) for fresh latents, (batch_size, size, size, channels) in [-1, 1].
+
+        Their generation is recorded on `tape` when given, for the generator's gradient; otherwise
+        nothing is recorded (a critic update needs the fakes, not how they were made).
+        """
+        with tape if tape is not None else contextlib.nullcontext():
+            return self.generator(self.sample_latents(batch_size), training=True)
+
+    def critic_step(self, real_images, fake_images):
         extra = {}
         with tf.GradientTape() as tape:
             real_scores = self.critic(real_images, training=True)
@@ -104,21 +116,27 @@ class AdversarialModel(base.GenerativeModel):
         self.after_critic_update()
         return per_example, real_scores, fake_scores, extra
 
-    def generator_step(self, batch_size):
-        latents = self.sample_latents(batch_size)
-        with tf.GradientTape() as tape:
-            fake_scores = self.critic(self.generator(latents, training=True), training=True)
-            per_example = self.generator_loss(fake_scores)
+    def generator_step(self, generator_tape, fake_images):
+        """One generator update from fakes whose generation `generator_tape` recorded."""
+        with generator_tape:
+            per_example = self.generator_loss(self.critic(fake_images, training=True))
             loss = losses.average_over_global_batch(per_example)
-        gradients = tape.gradient(loss, self.generator.trainable_variables)
+        gradients = generator_tape.gradient(loss, self.generator.trainable_variables)
         self.generator_optimizer.apply(gradients, self.generator.trainable_variables)
         return per_example
 
     def train_step(self, data):
         real_batches = self.critic_batches(self.images_of(data))  # (batch, critic_steps, size, size, channels)
+        batch_size = tf.shape(real_batches)[0]
         for step in range(self.critic_steps):
-            critic_loss, real_scores, fake_scores, extra = self.critic_step(real_batches[:, step])
-        generator_loss = self.generator_step(tf.shape(real_batches)[0])
+            last = step == self.critic_steps - 1
+            generator_tape = tf.GradientTape() if last and self.reuse_fakes else None
+            fake_images = self.generate(batch_size, generator_tape)
+            critic_loss, real_scores, fake_scores, extra = self.critic_step(real_batches[:, step], fake_images)
+        if not self.reuse_fakes:
+            generator_tape = tf.GradientTape()
+            fake_images = self.generate(batch_size, generator_tape)
+        generator_loss = self.generator_step(generator_tape, fake_images)
         return self._update_metrics(critic_loss, generator_loss, real_scores, fake_scores, extra)
 
     def test_step(self, data):

@@ -23,6 +23,8 @@ class WGAN(adversarial.AdversarialModel):
     """
 
     metric_names = adversarial.AdversarialModel.metric_names + ("wasserstein", "gradient_penalty")
+    # Algorithm 1 of both papers samples a fresh batch of z for the generator update.
+    reuse_fakes = False
 
     def __init__(
         self, generator, critic, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0, seed=None, **kwargs
