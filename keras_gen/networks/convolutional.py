@@ -9,6 +9,7 @@ image passes through y - 1 stride-2 stages down to a 2x2 map. Filters double at 
 import keras
 
 from keras_gen import errors
+from keras_gen.networks import normalization
 from keras_gen.networks import posterior
 
 IMAGE_SIZES = (16, 32, 64)
@@ -30,8 +31,9 @@ def batch_norm():
 
     Convolutions feeding it have no bias: batch norm subtracts the mean, which cancels a bias exactly,
     so its true gradient is 0 and Adam would turn the gradient's round-off into full-size steps.
+    On one replica it trains through TensorFlow's fused kernel (normalization.BatchNormalization).
     """
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+    return normalization.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
 
 
 def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
