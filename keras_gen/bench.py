@@ -8,17 +8,24 @@ of seconds per epoch, training images per second and the test metrics after ever
 the dataset's trained classifier: feature extraction and each metric separately.
 `export` trains every model type for 2 steps, exports it, and times the export, measures the
 SavedModel's size and the latency of `sample(64)` from the reloaded SavedModel and in memory.
+`throughput` measures training images per second in steady state inside one `fit`, through the
+trainer a user runs, and with `--peer` runs the PyTorch peer (../shared/peer) right after with the
+same settings, alternating `--rounds` times; one JSON line per measurement.
 """
 
 import argparse
+import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
+import keras
 import numpy as np
-
 import tensorflow as tf
 
 from keras_gen.data import datasets
@@ -92,6 +99,8 @@ def likelihood_table(arguments):
     print("\n".join(rows))
 
 
+CIFAR10_SUBSET = "../shared/data/cifar10-subset"
+PEER_SCRIPT = "../shared/peer/torch_peer.py"
 # The export table: every model type at the benchmark sizes (32x32 Fashion-MNIST).
 EXPORT_RUNS = {
     "vae": {"model": "vae", "z_dim": 20},
@@ -167,6 +176,101 @@ def export_table(arguments):
     print("\n".join(rows))
 
 
+class StepTimer(keras.callbacks.Callback):
+    """Stamps the end of every training step; reading a logged value waits until the step has run."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = None
+        self.ends = []
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        float(next(iter(logs.values())))
+        self.ends.append(time.perf_counter())
+
+
+def step_definition(config):
+    """What one training step of `config` does, in the peer's terms."""
+    if config.model == "gan":
+        return f"{config.d_steps} discriminator update(s) + 1 generator update; images = {config.d_steps} x batch"
+    if config.model == "wgan":
+        constraint = f"gradient penalty {config.gradient_penalty}" if config.gradient_penalty else "clipping"
+        return f"{config.critic_steps} critic updates ({constraint}) + 1 generator update; images = {config.critic_steps} x batch"
+    return "one Adam update on one batch; images = batch"
+
+
+def throughput_config(arguments, out_dir, steps):
+    """The TrainConfig of a throughput measurement: the defaults a user gets, at the peer's sizes."""
+    settings = (
+        {"model": "wgan", "gradient_penalty": 10.0} if arguments.model == "wgan_gp" else {"model": arguments.model}
+    )
+    if arguments.channels == 3:
+        settings.update(dataset="cifar10", data_dir=arguments.data_dir or CIFAR10_SUBSET)
+    else:
+        settings.update(dataset="fashion_mnist", data_dir=arguments.data_dir)
+    return trainer.TrainConfig(
+        out_dir=out_dir, image_size=32, batch_size=arguments.batch_size, z_dim=arguments.z_dim, epochs=1,
+        steps_per_epoch=steps, verbose=0, export=False, grid_size=16, **settings,
+    )  # fmt: skip
+
+
+def measure_throughput(arguments):
+    """One measurement: images/second over `--steps` steps after `--warmup`, inside one fit."""
+    timer = StepTimer()
+    config = throughput_config(
+        arguments, tempfile.mkdtemp(prefix="bench_throughput_"), arguments.warmup + arguments.steps
+    )
+    model, _ = trainer.train(config, extra_callbacks=[timer])
+    per_step = config.batch_size * (model.batches_per_step or 1)
+    seconds = timer.ends[-1] - timer.ends[arguments.warmup - 1]
+    return {
+        "framework": f"keras_gen (TensorFlow {tf.__version__}, Keras {keras.__version__})",
+        "model": arguments.model,
+        "channels": arguments.channels,
+        "batch_size": config.batch_size,
+        "z_dim": config.z_dim,
+        "images_per_second": round(arguments.steps * per_step / seconds, 1),
+        "steps_per_second": round(arguments.steps / seconds, 3),
+        "first_step_seconds": round(timer.ends[0] - timer.started, 2),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "step_definition": step_definition(config),
+        "jit_compile": bool(model.jit_compile),
+        "mixed_precision": keras.mixed_precision.dtype_policy().name,
+        "device": machine_description(),
+    }
+
+
+def run_peer(arguments):
+    """The PyTorch peer's JSON line for the same model, channels, batch and steps (channels-last, 2 threads)."""
+    peer_model = {"wgan_gp": None, "lstm_vae": None}.get(arguments.model, arguments.model)
+    if peer_model is None:
+        return {"error": f"the peer has no {arguments.model}"}
+    command = [
+        arguments.peer_python, arguments.peer_script, "--model", peer_model, "--channels", str(arguments.channels),
+        "--batch_size", str(arguments.batch_size), "--steps", str(arguments.steps), "--warmup", str(arguments.warmup),
+        "--repeats", "1", "--threads", str(os.cpu_count()), "--channels_last", "--data", "fmnist",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return {"error": " ".join(result.stderr.split())[-300:]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def throughput(arguments):
+    """Alternates keras_gen and (with --peer) the PyTorch peer `--rounds` times; one JSON line each."""
+    for round_index in range(arguments.rounds):
+        ours = measure_throughput(arguments)
+        print(json.dumps({"round": round_index + 1, **ours}), flush=True)
+        if arguments.peer:
+            peer = run_peer(arguments)
+            if "images_per_sec" in peer:
+                peer["ratio"] = round(ours["images_per_second"] / peer["images_per_sec"], 2)
+            print(json.dumps({"round": round_index + 1, "peer": peer}), flush=True)
+
+
 def sample_quality_timing(arguments):
     """Seconds to extract features of N test and N training images and to compute each metric."""
     net = feature_nets.load_classifier(arguments.dataset, arguments.feature_nets_dir)
@@ -199,7 +303,9 @@ def sample_quality_timing(arguments):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export"])
+    parser.add_argument(
+        "benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export", "throughput"]
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--steps_per_epoch", type=int, default=None)
     parser.add_argument("--out_dir", default=None, help="run directory (default: a temporary one)")
@@ -209,9 +315,21 @@ def main(argv=None):
     parser.add_argument("--only", default=None, help="likelihoods: comma-separated run names")
     parser.add_argument("--dataset", default="fashion_mnist", help="sample_quality: whose classifier and data")
     parser.add_argument("--feature_nets_dir", default=feature_nets.DEFAULT_ROOT)
+    parser.add_argument("--model", default="wgan", choices=["vae", "lstm_vae", "gan", "wgan", "wgan_gp"])
+    parser.add_argument("--channels", type=int, default=1, choices=[1, 3], help="throughput: 3 = CIFAR-10 subset")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--z_dim", type=int, default=100, help="throughput: the peer's latent size")
+    parser.add_argument("--steps", type=int, default=20, help="throughput: timed steps")
+    parser.add_argument("--warmup", type=int, default=3, help="throughput: untimed steps first (tracing)")
+    parser.add_argument("--rounds", type=int, default=1, help="throughput: alternating measurements")
+    parser.add_argument("--peer", action="store_true", help="throughput: run the PyTorch peer after each")
+    parser.add_argument("--peer_python", default=sys.executable, help="a Python with torch (see ../shared/peer)")
+    parser.add_argument("--peer_script", default=PEER_SCRIPT)
     arguments = parser.parse_args(argv)
     if arguments.benchmark == "sample_quality":
         return sample_quality_timing(arguments)
+    if arguments.benchmark == "throughput":
+        return throughput(arguments)
     if arguments.benchmark == "export":
         arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_export_")
         return export_table(arguments)

@@ -191,7 +191,7 @@ def _profile_batch(profile_batches):
     return (start, stop)
 
 
-def train(config, given_fields=()):
+def train(config, given_fields=(), extra_callbacks=()):
     """Trains `config.model` on `config.dataset`; returns (model, run directory).
 
     Under `--distribute=multi_worker` every worker calls this with the same config: the chief writes
@@ -202,6 +202,7 @@ def train(config, given_fields=()):
         given_fields: with `config.resume`, the fields set explicitly on the command line: they
             override the saved run's values (a new learning rate takes effect), except IDENTITY_FIELDS,
             which must match.
+        extra_callbacks: Keras callbacks to run beside the run's own (they run first).
     """
     config = dataclasses.replace(config)
     previous = None
@@ -233,14 +234,18 @@ def train(config, given_fields=()):
     if not chief:
         write_dir = tempfile.mkdtemp(prefix=f"keras_gen_{task.replace(' ', '_')}_")
         try:
-            return _train(config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir)
+            return _train(
+                config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir, extra_callbacks
+            )
         finally:
             shutil.rmtree(write_dir, ignore_errors=True)
     _prepare_run_dir(config)
-    return _train(config, given_fields, previous, spec, splits, strategy, profile_batch, config.out_dir)
+    return _train(
+        config, given_fields, previous, spec, splits, strategy, profile_batch, config.out_dir, extra_callbacks
+    )
 
 
-def _train(config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir):
+def _train(config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir, extra_callbacks=()):
     """The training run proper; everything is written under `write_dir` (the run directory on the chief)."""
     keras.utils.set_random_seed(config.seed)
     train_split, test_split = splits["train"], splits["test"]
@@ -298,6 +303,7 @@ def _train(config, given_fields, previous, spec, splits, strategy, profile_batch
     # Fixed by the seed, so grids of every epoch (and of a resumed run) show the same latents.
     latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.z_dim)).astype(np.float32)
     run_callbacks = [
+        *extra_callbacks,
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
         callbacks.SampleGrid(latents, os.path.join(write_dir, "samples"), os.path.join(log_dir, "samples"), title),
         callbacks.MetricsLog(
