@@ -237,6 +237,7 @@ def measure_throughput(arguments):
         "first_step_seconds": round(timer.ends[0] - timer.started, 2),
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "step_definition": step_definition(config),
+        "decoder": config.decoder if config.model in ("vae", "lstm_vae") else None,
         "jit_compile": bool(model.jit_compile),
         "mixed_precision": keras.mixed_precision.dtype_policy().name,
         "device": machine_description(),
@@ -323,6 +324,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="throughput: untimed steps first (tracing)")
     parser.add_argument("--rounds", type=int, default=1, help="throughput: alternating measurements")
     parser.add_argument("--peer", action="store_true", help="throughput: run the PyTorch peer after each")
+    parser.add_argument("--decoder", default="report", help="throughput: VAE decoder stack (the peer's: report)")
     parser.add_argument("--peer_python", default=sys.executable, help="a Python with torch (see ../shared/peer)")
     parser.add_argument("--peer_script", default=PEER_SCRIPT)
     arguments = parser.parse_args(argv)

@@ -70,6 +70,13 @@ flags.DEFINE_integer(
     lower_bound=1,
 )
 flags.DEFINE_enum(
+    "decoder",
+    _DEFAULTS.decoder,
+    convolutional.DECODER_STACKS,
+    "Transposed-conv decoder of the vae and lstm_vae: compact (stops at the image size) or report (the "
+    "report's stack: one stage further, to twice the size, and back with a stride-2 conv).",
+)
+flags.DEFINE_enum(
     "likelihood",
     _DEFAULTS.likelihood,
     ("auto",) + losses.LIKELIHOODS,

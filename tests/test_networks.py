@@ -73,3 +73,17 @@ def test_latent_projection_matches_the_transposed_convolution_it_replaces():
     for actual, expected in zip(grads, expected_grads):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
     assert [tuple(weight.shape) for weight in projection.weights] == [(4, 4, 16, 7), (16,)]  # Checkpoints unchanged.
+
+
+@pytest.mark.parametrize("image_size", [16, 32, 64])
+def test_report_decoder_goes_to_twice_the_image_size_and_back(image_size):
+    from keras_gen.networks import convolutional
+
+    decoder = convolutional.deconv_decoder((image_size, image_size, 3), 5, base_filters=4, stack="report")
+    upsampling = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    sizes = [layer.output.shape[1] for layer in upsampling]
+    assert sizes[-1] == 2 * image_size and sizes == [4 * 2**stage for stage in range(len(sizes))]
+    assert upsampling[-1].filters == upsampling[-2].filters == 4  # The report's extra 32 -> 32 stage.
+    assert decoder.get_layer("logits").strides == (2, 2) and decoder.output.shape[1:] == (image_size, image_size, 3)
+    compact = convolutional.deconv_decoder((image_size, image_size, 3), 5, base_filters=4)
+    assert compact.output.shape[1:] == (image_size, image_size, 3) and compact.get_layer("logits").strides == (1, 1)

@@ -23,11 +23,11 @@ VAE_OBJECTIVE = ("likelihood", "kl_weight", "reconstruction_weight", "seed")
 
 
 @MODELS.register("vae")
-def build_vae(image_shape, latent_dim, base_filters=32, **objective):
+def build_vae(image_shape, latent_dim, base_filters=32, decoder="compact", **objective):
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return vae.VAE(
         convolutional.conv_encoder(image_shape, latent_dim, base_filters),
-        convolutional.deconv_decoder(image_shape, latent_dim, base_filters),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder),
         **objective,
     )
 
@@ -43,11 +43,11 @@ def build_mlp_vae(image_shape, latent_dim, hidden_units=400, **objective):
 
 
 @MODELS.register("lstm_vae")
-def build_lstm_vae(image_shape, latent_dim, hidden_units=256, base_filters=32, **objective):
+def build_lstm_vae(image_shape, latent_dim, hidden_units=256, base_filters=32, decoder="compact", **objective):
     """LSTM encoder over image rows (../shared/seeds/002) with the conv VAE's transposed-conv decoder."""
     return vae.VAE(
         recurrent.lstm_encoder(image_shape, latent_dim, hidden_units),
-        convolutional.deconv_decoder(image_shape, latent_dim, base_filters),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder),
         **objective,
     )
 

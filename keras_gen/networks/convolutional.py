@@ -62,26 +62,39 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
     return keras.Model(images, posterior.gaussian_head(hidden, latent_dim), name=name)
 
 
-def deconv_decoder(image_shape, latent_dim, base_filters=32, name="decoder"):
+DECODER_STACKS = ("compact", "report")
+
+
+def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", name="decoder"):
     """dense -> 2x2 map -> (transposed conv 3x3 stride 2, batch norm, ReLU) x depth -> conv to logits.
 
-    Mirrors `conv_encoder`: filters halve at every stage down to `base_filters`.
+    Mirrors `conv_encoder`: filters halve at every stage down to `base_filters`. Two stacks:
+    - "compact": ReLU after the dense projection; the last stage reaches the image size and a
+      stride-1 3x3 convolution gives the logits.
+    - "report": the report's printed stack (../shared/seeds/004, "final_layer"): no activation after
+      the projection, one more stage (base_filters filters) to twice the image size, and a stride-2
+      3x3 convolution back to it. About 30% more compute per image.
 
     Returns:
         A functional keras.Model mapping z (batch, latent_dim) to per-pixel logits
         (batch, size, size, channels); the likelihood turns them into a distribution.
     """
+    if stack not in DECODER_STACKS:
+        raise errors.UserError(f"--decoder={stack}; expected one of {', '.join(DECODER_STACKS)}")
     depth = depth_for_image_size(image_shape[0])
     top_filters = base_filters * 2**depth
     latents = keras.Input((latent_dim,), name="latents")
     features = keras.layers.Dense(2 * 2 * top_filters)(latents)
-    features = keras.layers.ReLU()(features)
+    if stack == "compact":
+        features = keras.layers.ReLU()(features)
     features = keras.layers.Reshape((2, 2, top_filters))(features)
-    for stage in reversed(range(depth)):
-        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 3, strides=2, padding="same", use_bias=False)(
-            features
-        )
+    filters = [base_filters * 2**stage for stage in reversed(range(depth))]
+    if stack == "report":
+        filters.append(base_filters)
+    for stage_filters in filters:
+        features = keras.layers.Conv2DTranspose(stage_filters, 3, strides=2, padding="same", use_bias=False)(features)
         features = batch_norm()(features)
         features = keras.layers.ReLU()(features)
-    logits = keras.layers.Conv2D(image_shape[-1], 3, padding="same", name="logits")(features)
+    strides = 2 if stack == "report" else 1
+    logits = keras.layers.Conv2D(image_shape[-1], 3, strides=strides, padding="same", name="logits")(features)
     return keras.Model(latents, logits, name=name)

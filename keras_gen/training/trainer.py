@@ -44,6 +44,7 @@ IDENTITY_FIELDS = (
     "z_dim",
     "base_filters",
     "hidden_units",
+    "decoder",
     "likelihood",
     "kl_weight",
     "reconstruction_weight",
@@ -74,6 +75,7 @@ class TrainConfig:
     resume: bool = False
     base_filters: int | None = None
     hidden_units: int | None = None
+    decoder: str = "compact"
     likelihood: str = "auto"
     kl_weight: float = 1.0
     reconstruction_weight: float = 1.0
@@ -100,6 +102,7 @@ class TrainConfig:
             "latent_dim": self.z_dim,
             "base_filters": self.base_filters,
             "hidden_units": self.hidden_units,
+            "decoder": self.decoder,
             "likelihood": self.likelihood,
             "kl_weight": self.kl_weight,
             "reconstruction_weight": self.reconstruction_weight,
