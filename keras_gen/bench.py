@@ -225,6 +225,10 @@ def measure_throughput(arguments):
     )
     model, _ = trainer.train(config, extra_callbacks=[timer])
     per_step = config.batch_size * (model.batches_per_step or 1)
+    # A small dataset (the CIFAR-10 subset holds 15 WGAN steps) ends the epoch early: count what ran.
+    timed = len(timer.ends) - arguments.warmup
+    if timed < 1:
+        raise ValueError(f"the epoch held {len(timer.ends)} steps, no more than --warmup={arguments.warmup}")
     seconds = timer.ends[-1] - timer.ends[arguments.warmup - 1]
     return {
         "framework": f"keras_gen (TensorFlow {tf.__version__}, Keras {keras.__version__})",
@@ -232,8 +236,9 @@ def measure_throughput(arguments):
         "channels": arguments.channels,
         "batch_size": config.batch_size,
         "z_dim": config.z_dim,
-        "images_per_second": round(arguments.steps * per_step / seconds, 1),
-        "steps_per_second": round(arguments.steps / seconds, 3),
+        "images_per_second": round(timed * per_step / seconds, 1),
+        "steps_per_second": round(timed / seconds, 3),
+        "timed_steps": timed,
         "first_step_seconds": round(timer.ends[0] - timer.started, 2),
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "step_definition": step_definition(config),
@@ -244,14 +249,14 @@ def measure_throughput(arguments):
     }
 
 
-def run_peer(arguments):
+def run_peer(arguments, steps):
     """The PyTorch peer's JSON line for the same model, channels, batch and steps (channels-last, 2 threads)."""
     peer_model = {"wgan_gp": None, "lstm_vae": None}.get(arguments.model, arguments.model)
     if peer_model is None:
         return {"error": f"the peer has no {arguments.model}"}
     command = [
         arguments.peer_python, arguments.peer_script, "--model", peer_model, "--channels", str(arguments.channels),
-        "--batch_size", str(arguments.batch_size), "--steps", str(arguments.steps), "--warmup", str(arguments.warmup),
+        "--batch_size", str(arguments.batch_size), "--steps", str(steps), "--warmup", str(arguments.warmup),
         "--repeats", "1", "--threads", str(os.cpu_count()), "--channels_last", "--data", "fmnist",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -266,7 +271,7 @@ def throughput(arguments):
         ours = measure_throughput(arguments)
         print(json.dumps({"round": round_index + 1, **ours}), flush=True)
         if arguments.peer:
-            peer = run_peer(arguments)
+            peer = run_peer(arguments, steps=ours["timed_steps"])
             if "images_per_sec" in peer:
                 peer["ratio"] = round(ours["images_per_second"] / peer["images_per_sec"], 2)
             print(json.dumps({"round": round_index + 1, "peer": peer}), flush=True)
