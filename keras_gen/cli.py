@@ -103,6 +103,7 @@ flags.DEFINE_float(
     lower_bound=0.0,
 )
 flags.DEFINE_integer("divergence_steps", 1000, "--mode=divergence: critic updates per estimate.", lower_bound=1)
+flags.DEFINE_list("thetas", None, "--mode=divergence: offsets theta to estimate at (default -1 to 1 in steps of 0.1).")
 flags.DEFINE_enum("study", "traverse", studies.STUDIES, "--mode=explore: which latent-space study.")
 flags.DEFINE_list("dims", None, "--mode=explore --study=traverse: latent dimensions to perturb (default: first 10).")
 flags.DEFINE_integer("grid_size", _DEFAULTS.grid_size, "Images in each epoch's sample grid.", lower_bound=1)
@@ -221,7 +222,11 @@ def main(argv):
         elif FLAGS.mode == "divergence":
             out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))
             os.makedirs(out_dir, exist_ok=True)
-            divergences.parallel_lines_study(out_dir, steps=FLAGS.divergence_steps, seed=FLAGS.seed)
+            try:
+                thetas = [float(theta) for theta in FLAGS.thetas] if FLAGS.thetas else None
+            except ValueError:
+                _fail(f"--thetas={','.join(FLAGS.thetas)}; expected comma-separated numbers")
+            divergences.parallel_lines_study(out_dir, thetas=thetas, steps=FLAGS.divergence_steps, seed=FLAGS.seed)
             print(f"Wrote {os.path.join(out_dir, 'divergence.png')} and divergence.json")
     except errors.UserError as error:
         _fail(" ".join(str(error).split()))

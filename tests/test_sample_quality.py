@@ -88,9 +88,23 @@ def test_precision_and_recall_are_one_for_identical_sets_and_drop_for_disjoint_o
     assert precision > 0.9 and 0.4 < recall < 0.6, (precision, recall)
 
 
-def test_compare_reports_every_metric():
+def test_compare_reports_every_metric_with_its_value():
     rng = np.random.default_rng(6)
     features, probabilities = rng.standard_normal((50, 4)), rng.dirichlet(np.ones(3), 50)
     result = sample_quality.compare((features, probabilities), (features + 0.1, probabilities))
     expected = {"fid", "kid_mean", "kid_std", "inception_score_mean", "inception_score_std", "precision", "recall"}
-    assert set(result) == expected and all(np.isfinite(value) for value in result.values())
+    assert set(result) == expected
+    # A shift by 0.1 in each of 4 dimensions keeps the covariance: FID = |shift|^2 = 4 * 0.01.
+    assert result["fid"] == pytest.approx(0.04, abs=1e-6)
+    # The score is of the generated probabilities, here the real ones: the formula on 10 splits.
+    splits = [
+        np.exp(np.mean(np.sum(part * (np.log(part) - np.log(part.mean(axis=0))), axis=1)))
+        for part in np.array_split(probabilities, 10)
+    ]
+    assert result["inception_score_mean"] == pytest.approx(np.mean(splits), rel=1e-6)
+    assert result["inception_score_std"] == pytest.approx(np.std(splits), rel=1e-6)
+    # A small shift of the same points: nearly every sample lies in the real k-NN balls and vice versa.
+    assert result["precision"] > 0.8 and result["recall"] > 0.8
+    # KID of a 0.1 shift is small next to that of an unrelated set.
+    unrelated = sample_quality.compare((features, probabilities), (features * 3.0 + 2.0, probabilities))
+    assert abs(result["kid_mean"]) < 0.05 * unrelated["kid_mean"] and unrelated["fid"] > 100 * result["fid"]

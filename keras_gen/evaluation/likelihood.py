@@ -25,19 +25,21 @@ def log_mean_exp(values, axis=0):
 def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096):
     """(neg_elbo, reconstruction, kl, iwae_nll) per image, each (batch,) in nats.
 
-    The ELBO terms average the same `iw_samples` draws the IWAE bound uses (KL in closed form).
-    Samples are decoded in chunks of at most `max_decodes` images, so memory stays bounded for any k.
+    The ELBO terms average the same `iw_samples` draws the IWAE bound uses (KL in closed form). The
+    draws are made once per batch, (iw_samples, batch, latent_dim), and only their decoding is split
+    into chunks of at most `max_decodes` images, so memory stays bounded for any k and the chunking
+    cannot change the result.
     """
     batch = int(images.shape[0])
     chunk = max(1, min(iw_samples, max_decodes // max(batch, 1)))
     posterior = model.encode(images)  # Once per batch; every chunk draws from the same q(z|x).
+    epsilon = keras.random.normal((iw_samples, batch, model.latent_dim), seed=seed_generator)
     log_likelihoods, log_weights = [], []
     for start in range(0, iw_samples, chunk):
-        size = min(chunk, iw_samples - start)
-        log_likelihood, log_prior_ratio = _importance_chunk(model, images, posterior, size, seed_generator)
+        log_likelihood, log_prior_ratio = _importance_chunk(model, images, posterior, epsilon[start : start + chunk])
         log_likelihoods.append(log_likelihood)
         log_weights.append(log_likelihood + log_prior_ratio)
-    # Only the decodes are chunked; the (k, batch) log-weights are small enough to keep whole.
+    # One log-mean-exp over all (k, batch) log-weights, not one per chunk.
     iwae_nll = -log_mean_exp(tf.concat(log_weights, axis=0), axis=0)
     reconstruction = -tf.reduce_mean(tf.concat(log_likelihoods, axis=0), axis=0)
     kl = losses.gaussian_kl(*posterior)
@@ -45,8 +47,7 @@ def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096
 
 
 @tf.function(reduce_retracing=True)
-def _importance_chunk(model, images, posterior, num_samples, seed_generator):
-    epsilon = keras.random.normal((num_samples, tf.shape(images)[0], model.latent_dim), seed=seed_generator)
+def _importance_chunk(model, images, posterior, epsilon):
     return model.importance_samples(images, posterior, epsilon)
 
 
