@@ -16,7 +16,6 @@ same settings, alternating `--rounds` times; one JSON line per measurement.
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gen import environment
 from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
@@ -111,27 +111,6 @@ EXPORT_RUNS = {
 }
 
 
-def machine_description():
-    """CPU model, cores and the vector extensions TensorFlow's speed depends on, e.g. for BENCHMARKS.md."""
-    model, flags = platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as stream:
-            for line in stream:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-    except OSError:
-        pass
-    extensions = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
-    return (
-        f"{model}, {os.cpu_count()} cores ({', '.join(extensions) or 'no AVX2'}), TensorFlow {tf.__version__}, "
-        f"TF_ENABLE_ONEDNN_OPTS={onednn}"
-    )
-
-
 def _median_milliseconds(call, repeats=20, warmup=3):
     for _ in range(warmup):
         call()
@@ -170,7 +149,7 @@ def export_table(arguments):
             f"| {name} | {seconds:.1f} | {_directory_megabytes(version):.1f} | {reloaded_ms:.1f} | {memory_ms:.1f} |"
         )
         print(rows[-1], flush=True)
-    print(f"\nMachine: {machine_description()}")
+    print(f"\nMachine: {environment.machine_description()}")
     print("| model | export s | SavedModel MB | sample(64) ms, reloaded | sample(64) ms, in memory |")
     print("|---|---:|---:|---:|---:|")
     print("\n".join(rows))
@@ -245,7 +224,7 @@ def measure_throughput(arguments):
         "decoder": config.decoder if config.model in ("vae", "lstm_vae") else None,
         "jit_compile": bool(model.jit_compile),
         "mixed_precision": keras.mixed_precision.dtype_policy().name,
-        "device": machine_description(),
+        "device": environment.machine_description(),
     }
 
 
@@ -355,7 +334,7 @@ def main(argv=None):
     )
     trainer.train(config)
     rows = callbacks.read_metrics_csv(os.path.join(out_dir, "metrics.csv"))
-    print(f"\nMachine: {machine_description()}")
+    print(f"\nMachine: {environment.machine_description()}")
     test_metrics = [key for key in rows[0] if key.startswith("val_")]
     print("| epoch | seconds | train images/s | " + " | ".join(f"test {key[4:]}" for key in test_metrics) + " |")
     print("|---:" * (3 + len(test_metrics)) + "|")

@@ -54,9 +54,63 @@ flags.DEFINE_float(
     "WGAN 5e-5 (clipping) or 1e-4 (gradient penalty).",
     lower_bound=0.0,
 )
-flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of weights, data order, binarization and model noise.")
+flags.DEFINE_integer(
+    "seed",
+    _DEFAULTS.seed,
+    "Seed of weights, data order, binarization and model noise.",
+    lower_bound=0,
+    upper_bound=2**31 - 1,
+)
 flags.DEFINE_string("out_dir", None, "Run directory; default runs/<model>_<dataset>_<time>.")
-flags.DEFINE_bool("resume", False, "Continue the run in --out_dir from its latest checkpoint.")
+
+
+class _ResumeParser(flags.ArgumentParser):
+    """--resume (the newest checkpoint), --resume=previous (the one before it), --noresume."""
+
+    syntactic_help = "true, latest, previous or false"
+
+    def parse(self, argument):
+        if isinstance(argument, bool):
+            return "latest" if argument else False
+        value = str(argument).strip().lower()
+        if value in ("true", "t", "1", "latest"):
+            return "latest"
+        if value in ("false", "f", "0"):
+            return False
+        if value == "previous":
+            return "previous"
+        raise ValueError(f"{argument!r}; expected {self.syntactic_help}")
+
+    def flag_type(self):
+        return "bool"
+
+
+flags.DEFINE_flag(
+    flags.Flag(
+        _ResumeParser(),
+        flags.ArgumentSerializer(),
+        "resume",
+        _DEFAULTS.resume,
+        "Continue the run in --out_dir from its newest checkpoint; --resume=previous: from the one before "
+        "(when the newest is damaged).",
+        boolean=True,
+    )
+)
+flags.DEFINE_integer(
+    "checkpoint_every",
+    None,
+    "Steps between checkpoints within an epoch (default: one every 10 minutes; 0: at epoch ends only).",
+    lower_bound=0,
+)
+flags.DEFINE_enum(
+    "nan_policy",
+    _DEFAULTS.nan_policy,
+    trainer.NAN_POLICIES,
+    "A non-finite loss: stop (at that step; the last good checkpoint stays the newest) or skip (the update).",
+)
+flags.DEFINE_bool(
+    "deterministic", _DEFAULTS.deterministic, "Deterministic ops (tf.config.experimental.enable_op_determinism)."
+)
 flags.DEFINE_integer(
     "base_filters",
     None,
@@ -230,6 +284,10 @@ def main(argv):
             print(f"Wrote {os.path.join(out_dir, 'divergence.png')} and divergence.json")
     except errors.UserError as error:
         _fail(" ".join(str(error).split()))
+    except errors.TrainingError as error:
+        program = os.path.basename(sys.argv[0]) if sys.argv else "keras_gen"
+        sys.stderr.write(f"{program}: {' '.join(str(error).split())}\n")
+        sys.exit(1)
 
 
 def run():

@@ -7,3 +7,7 @@ class UserError(ValueError):
 
 class DataNotFoundError(UserError):
     """No source could provide the requested dataset."""
+
+
+class TrainingError(RuntimeError):
+    """Training had to stop (a non-finite loss, a damaged checkpoint): the CLI prints one line, exit status 1."""

@@ -17,7 +17,7 @@ class LoadedRun(typing.NamedTuple):
     config: trainer.TrainConfig
     record: dict  # config.json as written by the trainer
     checkpoint: str  # path prefix of the checkpoint restored
-    epochs: int  # epochs the restored weights have trained
+    epochs: int  # epochs the restored weights have finished (a checkpoint within an epoch counts the ones before)
     directory: str  # the run directory it was loaded from
 
 
@@ -32,11 +32,12 @@ def load_run(run_dir):
     config = trainer.TrainConfig.from_saved(record["config"])
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
     model.compile(**model.default_optimizers(config.learning_rate or model.default_learning_rate))
-    checkpoint, manager, epoch = checkpointing.make_checkpoint(model, run_dir)
-    if manager.latest_checkpoint is None:
+    checkpoint = checkpointing.Checkpoint(model, run_dir)
+    path = checkpointing.latest(run_dir)
+    if path is None:
         raise errors.UserError(f"{run_dir} holds no checkpoint yet; train it first (a run saves one every epoch)")
-    restored = checkpointing.restore(checkpoint, manager.latest_checkpoint)
-    return LoadedRun(model, config, record, restored, int(epoch.numpy()), run_dir)
+    epochs, _ = checkpoint.restore(path)
+    return LoadedRun(model, config, record, path, epochs, run_dir)
 
 
 def load_splits(run):

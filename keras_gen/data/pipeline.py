@@ -69,9 +69,10 @@ def steps_per_epoch(num_images, batch_size, max_steps=None, batches_per_step=Non
 
 
 def train_dataset(
-    images, batch_size, value_range, pixel_noise, seed, initial_epoch, epochs, steps, batches_per_step=None
-):
-    """Batches for epochs [initial_epoch, epochs), `steps` steps each.
+    images, batch_size, value_range, pixel_noise, seed, initial_epoch, epochs, steps, batches_per_step=None,
+    initial_step=0,
+):  # fmt: skip
+    """Batches for epochs [initial_epoch, epochs), `steps` steps each; the first epoch from `initial_step`.
 
     With `batches_per_step` = n, every element holds n fresh batches as one batch of n x batch_size
     images, batch first: image i * n + s belongs to batch s (what a WGAN step with n critic updates
@@ -79,7 +80,8 @@ def train_dataset(
     shuffled order. A tf.distribute strategy splits each element on its first axis, so every replica
     gets an equal share of every one of the n batches. The result is meant for
     `model.fit(..., steps_per_epoch=steps, initial_epoch=initial_epoch)`, which keeps one iterator
-    across epochs when steps_per_epoch is given.
+    across epochs when steps_per_epoch is given. A run resumed in the middle of an epoch skips the
+    steps it already did; the others keep their images and pixel noise, as in a straight run.
     """
     images = tf.convert_to_tensor(images)
     num_images = int(images.shape[0])
@@ -97,9 +99,13 @@ def train_dataset(
         indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size * per_step, drop_remainder=True)
         if per_step > 1:
             indices = indices.map(interleave)
+        skipped = tf.where(
+            tf.equal(epoch, initial_epoch), tf.constant(initial_step, tf.int64), tf.constant(0, tf.int64)
+        )
         return (
             indices.take(steps)
             .enumerate()
+            .skip(skipped)
             .map(
                 lambda step, batch_indices: to_model_range(
                     tf.gather(images, batch_indices),

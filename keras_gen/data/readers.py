@@ -16,6 +16,7 @@ Formats (`read_local` picks one from what it finds):
 import collections
 import gzip
 import os
+import sys
 
 import numpy as np
 
@@ -121,9 +122,26 @@ def _as_uint8_images(array, source):
         array = array[..., :3]  # Alpha carries no image content.
     if array.dtype == np.uint8:
         return array
-    if np.issubdtype(array.dtype, np.floating) and array.size and array.min() >= 0.0 and array.max() <= 1.0:
+    if np.issubdtype(array.dtype, np.floating):
+        finite = np.isfinite(array)
+        if not finite.all():
+            raise errors.UserError(
+                f"images in {source} hold {array.size - int(finite.sum())} NaN or infinite pixel values; "
+                "expected finite floats in [0, 1] (or uint8)"
+            )
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if low < 0.0 or high > 1.0:
+            raise errors.UserError(
+                f"images in {source} have float pixels from {low:g} to {high:g}; expected floats in [0, 1] "
+                "(or uint8 in [0, 255])"
+            )
         return np.round(array * 255.0).astype(np.uint8)
-    if np.issubdtype(array.dtype, np.integer) and array.size and array.min() >= 0 and array.max() <= 255:
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        if low < 0 or high > 255:
+            raise errors.UserError(
+                f"images in {source} have integer pixels from {low} to {high}; expected values in [0, 255]"
+            )
         return array.astype(np.uint8)
     raise errors.UserError(
         f"images in {source} have dtype {array.dtype}; expected uint8 in [0, 255] or floats in [0, 1]"
@@ -215,7 +233,8 @@ def _list_images(directory):
 
 
 def _decode_image(path, image_size):
-    """Decodes one image, centre-crops it to a square and resizes it to image_size (uint8 HWC)."""
+    """(image, channels stored in the file): decoded, centre-cropped to a square and resized to
+    image_size (uint8 HWC); transparency is composited over black."""
     import tensorflow as tf  # Heavy; only image folders need it here.
 
     try:
@@ -223,11 +242,11 @@ def _decode_image(path, image_size):
     except (tf.errors.OpError, OSError) as error:
         message = getattr(error, "message", str(error))
         raise errors.UserError(f"cannot decode image {path}: {message}") from None
-    if image.shape[-1] == 4:
-        image = image[..., :3]
-    elif image.shape[-1] == 2:  # Grey + alpha.
-        image = image[..., :1]
-    return fit_to_size(image[np.newaxis], image_size)[0]
+    stored = image.shape[-1]
+    if stored in (2, 4):  # Grey or RGB with alpha.
+        alpha = image[..., -1:].astype(np.float32) / 255.0
+        image = np.round(image[..., :-1] * alpha).astype(np.uint8)
+    return fit_to_size(image[np.newaxis], image_size)[0], stored
 
 
 def _read_images(directory, image_size):
@@ -235,8 +254,16 @@ def _read_images(directory, image_size):
     paths = _list_images(directory)
     if not paths:
         raise errors.UserError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {directory}")
-    images = [_decode_image(path, image_size) for path in paths]
+    images, stored = zip(*(_decode_image(path, image_size) for path in paths))
     channels = max(image.shape[-1] for image in images)
+    grey = sum(image.shape[-1] < channels for image in images)
+    with_alpha = [count for count in stored if count in (2, 4)]
+    if grey or with_alpha:
+        # Converting loses nothing a model could use and keeps every image; refusing would make users
+        # convert by hand. Said once, so nobody is surprised by the result.
+        parts = [f"{grey} grey image(s) repeated to 3 channels"] if grey else []
+        parts += [f"{len(with_alpha)} with transparency composited over black"] if with_alpha else []
+        print(f"note: {directory} mixes image kinds: {', '.join(parts)}", file=sys.stderr)
     images = np.stack(
         [np.repeat(image, channels, axis=-1) if image.shape[-1] < channels else image for image in images]
     )

@@ -13,6 +13,7 @@ recompute are kept, so `--metrics=likelihood` then `--metrics=sample_quality` le
 
 import datetime
 import os
+import sys
 
 import numpy as np
 
@@ -81,17 +82,31 @@ def evaluate_run(
         raise errors.UserError(f"--metrics={','.join(unknown)}; expected some of {', '.join(METRICS)}")
     run = runs.load_run(run_dir)
     has_likelihood = hasattr(run.model, "importance_samples")
+    requested = metrics is not None
     if metrics is None:
         metrics = METRICS if has_likelihood else ("sample_quality",)
+    metrics = list(metrics)
     if "likelihood" in metrics and not has_likelihood:
         raise errors.UserError(
             f"--metrics=likelihood measures VAE runs; {run_dir} holds a {run.config.model} run "
             "(use --metrics=sample_quality)"
         )
-    # Before any long computation: a missing feature network is an error now, not after the likelihoods.
-    feature_net = (
-        feature_nets.load(features, run.config.dataset, feature_nets_root) if "sample_quality" in metrics else None
-    )
+    skipped = {}
+    feature_net = None
+    if "sample_quality" in metrics:
+        # Before any long computation: a missing feature network is known now, not after the likelihoods.
+        try:
+            feature_net = feature_nets.load(features, run.config.dataset, feature_nets_root)
+        except errors.UserError as error:
+            if requested or metrics == ["sample_quality"]:
+                raise  # Asked for explicitly, or nothing else to compute: the error is the answer.
+            metrics.remove("sample_quality")
+            skipped["sample_quality"] = " ".join(str(error).split())
+            print(
+                f"Skipping sample_quality: no {features} feature network for {run.config.dataset}; "
+                f"`python run.py --mode=train_classifier --dataset={run.config.dataset}` enables it.",
+                file=sys.stderr,
+            )
     splits = runs.load_splits(run)
     record = {
         "run": os.path.abspath(run_dir),
@@ -103,6 +118,8 @@ def evaluate_run(
         "seed": seed,
     }
     record.update(_kept_groups(os.path.join(run_dir, METRICS_FILE), record, metrics))
+    if skipped:
+        record["skipped"] = skipped
     count = min(num_samples, len(splits["test"].images))
     evaluated_at = datetime.datetime.now().isoformat(timespec="seconds")
     if "likelihood" in metrics:

@@ -71,12 +71,19 @@ def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbo
     seed_generator = keras.random.SeedGenerator(seed)
     names = ("neg_elbo", "reconstruction", "kl", "iwae_nll")
     values = {name: [] for name in names}
-    progress = keras.utils.Progbar(num_images, verbose=verbose, unit_name="image") if verbose else None
+    # The bar shows the exact running mean, as a "stateful" metric: Keras' own averaging replaces the
+    # average with the last batch's value on the final update, so the bar ended on a different number.
+    progress = (
+        keras.utils.Progbar(num_images, verbose=verbose, unit_name="image", stateful_metrics=["iwae_nll"])
+        if verbose
+        else None
+    )
     for images in batches:
         for name, value in zip(names, per_image_bounds(model, images, iw_samples, seed_generator)):
             values[name].append(np.asarray(value, np.float64))
         if progress:
-            progress.add(len(values["iwae_nll"][-1]), [("iwae_nll", float(values["iwae_nll"][-1].mean()))])
+            running = float(np.concatenate(values["iwae_nll"]).mean())
+            progress.add(len(values["iwae_nll"][-1]), [("iwae_nll", running)])
     result = {"num_images": 0}
     for name in names:
         per_image = np.concatenate(values[name]) if values[name] else np.zeros(0)

@@ -5,6 +5,10 @@ Each builder takes the image shape and the hyperparameters it understands as key
 """
 
 import inspect
+import math
+
+import keras
+from keras.src.backend.common import global_state
 
 from keras_gen import registry
 from keras_gen.models import gan
@@ -95,3 +99,13 @@ def build(name, image_shape, **hyperparameters):
         image_shape,
         **{key: value for key, value in hyperparameters.items() if key in accepted and value is not None},
     )
+
+
+def parameter_count(name, image_shape, **hyperparameters):
+    """Weights `build` would create, counted without allocating them (a model too big for memory is
+    refused before it exhausts the machine, not after)."""
+    with keras.StatelessScope(initialize_variables=False):
+        model = build(name, image_shape, **hyperparameters)
+    # Keras keeps the deferred variables to initialize at the next scope's exit; these must never be.
+    global_state.set_global_attribute("uninitialized_variables", [])
+    return sum(math.prod(weight.shape) for weight in model.weights)

@@ -53,7 +53,7 @@ class AdversarialModel(base.GenerativeModel):
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return [*self.trackers.values(), self.skipped_updates]
 
     def compile(self, generator_optimizer, critic_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -112,9 +112,9 @@ class AdversarialModel(base.GenerativeModel):
             per_example = self.critic_loss(real_images, fake_images, real_scores, fake_scores, extra)
             loss = losses.average_over_global_batch(per_example)
         gradients = tape.gradient(loss, self.critic.trainable_variables)
-        self.critic_optimizer.apply(gradients, self.critic.trainable_variables)
+        applied = self.apply_update(self.critic_optimizer, loss, gradients, self.critic.trainable_variables)
         self.after_critic_update()
-        return per_example, real_scores, fake_scores, extra
+        return per_example, real_scores, fake_scores, extra, applied
 
     def generator_step(self, generator_tape, fake_images):
         """One generator update from fakes whose generation `generator_tape` recorded."""
@@ -122,22 +122,28 @@ class AdversarialModel(base.GenerativeModel):
             per_example = self.generator_loss(self.critic(fake_images, training=True))
             loss = losses.average_over_global_batch(per_example)
         gradients = generator_tape.gradient(loss, self.generator.trainable_variables)
-        self.generator_optimizer.apply(gradients, self.generator.trainable_variables)
-        return per_example
+        applied = self.apply_update(self.generator_optimizer, loss, gradients, self.generator.trainable_variables)
+        return per_example, applied
 
     def train_step(self, data):
         real_batches = self.critic_batches(self.images_of(data))  # (batch, critic_steps, size, size, channels)
         batch_size = tf.shape(real_batches)[0]
+        skipped = tf.constant(0.0)
         for step in range(self.critic_steps):
             last = step == self.critic_steps - 1
             generator_tape = tf.GradientTape() if last and self.reuse_fakes else None
             fake_images = self.generate(batch_size, generator_tape)
-            critic_loss, real_scores, fake_scores, extra = self.critic_step(real_batches[:, step], fake_images)
+            critic_loss, real_scores, fake_scores, extra, applied = self.critic_step(real_batches[:, step], fake_images)
+            skipped += 1.0 - tf.cast(applied, tf.float32)
         if not self.reuse_fakes:
             generator_tape = tf.GradientTape()
             fake_images = self.generate(batch_size, generator_tape)
-        generator_loss = self.generator_step(generator_tape, fake_images)
-        return self._update_metrics(critic_loss, generator_loss, real_scores, fake_scores, extra)
+        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images)
+        skipped += 1.0 - tf.cast(generator_applied, tf.float32)
+        # The step's metrics count only if its last critic update and its generator update were applied.
+        return self._update_metrics(
+            critic_loss, generator_loss, real_scores, fake_scores, extra, applied & generator_applied, skipped
+        )
 
     def test_step(self, data):
         real_images = self.images_of(data)
@@ -149,7 +155,7 @@ class AdversarialModel(base.GenerativeModel):
         generator_loss = self.generator_loss(fake_scores)
         return self._update_metrics(critic_loss, generator_loss, real_scores, fake_scores, extra)
 
-    def _update_metrics(self, critic_loss, generator_loss, real_scores, fake_scores, extra):
+    def _update_metrics(self, critic_loss, generator_loss, real_scores, fake_scores, extra, applied=True, skipped=0.0):
         values = {
             "critic_loss": critic_loss,
             "generator_loss": generator_loss,
@@ -158,8 +164,9 @@ class AdversarialModel(base.GenerativeModel):
             **extra,
         }
         for name, tracker in self.trackers.items():
-            tracker.update_state(values[name])
-        return self.step_logs(self.trackers.values())
+            tracker.update_state(*self.applied_values(values[name], applied))
+        self.skipped_updates.update_state(skipped)
+        return self.step_logs(self.metrics)
 
     def get_config(self):
         config = super().get_config()

@@ -27,12 +27,57 @@ class GenerativeModel(keras.Model):
     # first (see adversarial.AdversarialModel); None: one batch.
     batches_per_step = None
     default_learning_rate = 1e-3
+    # What a training step does with a non-finite loss or gradient (the trainer sets the run's):
+    # "stop" applies it as usual (the trainer stops the run at that step, before anything is
+    # saved); "skip" leaves weights and optimizer untouched and counts the update in
+    # `skipped_updates`, which every model logs (0 under "stop").
+    nan_policy = "stop"
 
     def __init__(self, latent_dim, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.seed = seed
         self.noise = keras.random.SeedGenerator(seed, name="noise")
+        self.skipped_updates = keras.metrics.Sum(name="skipped_updates")
+
+    def apply_update(self, optimizer, loss, gradients, variables):
+        """optimizer.apply(gradients); under nan_policy "skip", only if the loss and gradients are finite.
+
+        Returns a boolean scalar tensor: whether the update was applied. On several replicas the
+        decision is taken once for all (the gradients are summed across them), in cross-replica
+        context, as Keras' LossScaleOptimizer does: a branch that calls merge_call cannot sit in a
+        replica's cond.
+        """
+        if self.nan_policy != "skip":
+            optimizer.apply(gradients, variables)
+            return tf.constant(True)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(value)) for value in (loss, *gradients)])
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return tf.cond(finite, lambda: _applied(optimizer, gradients, variables), lambda: tf.constant(False))
+        finite = context.all_reduce(tf.distribute.ReduceOp.MIN, tf.cast(finite, tf.float32)) > 0.5
+
+        def decide(distribution, finite, gradients):
+            finite = distribution.experimental_local_results(finite)[0]
+
+            def apply():
+                distribution.extended.call_for_each_replica(optimizer.apply, args=(gradients, variables))
+                return tf.constant(True)
+
+            return tf.cond(finite, apply, lambda: tf.constant(False))
+
+        return context.merge_call(decide, args=(finite, gradients))
+
+    @staticmethod
+    def applied_values(values, applied):
+        """(values, sample weights) for a metric: a skipped step counts with weight 0.
+
+        A skipped step's values are zeroed too (0 x NaN would still be NaN); an applied step's are
+        kept as they are, so a non-finite loss reaches the logs and the "stop" policy sees it.
+        """
+        values = tf.convert_to_tensor(values)
+        applied = tf.broadcast_to(tf.convert_to_tensor(applied), tf.shape(values))
+        return tf.where(applied, values, tf.zeros_like(values)), tf.cast(applied, values.dtype)
 
     def normal_noise(self, shape):
         """N(0, 1) noise of `shape` (batch first) for this replica's share of the global batch."""
@@ -114,3 +159,8 @@ class GenerativeModel(keras.Model):
         for name in cls.networks:
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+
+def _applied(optimizer, gradients, variables):
+    optimizer.apply(gradients, variables)
+    return tf.constant(True)

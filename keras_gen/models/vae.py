@@ -73,7 +73,13 @@ class VAE(base.GenerativeModel):
     @property
     def metrics(self):
         # Listed here so that Keras resets them at the start of every epoch and evaluation.
-        return [self.loss_tracker, self.neg_elbo_tracker, self.reconstruction_tracker, self.kl_tracker]
+        return [
+            self.loss_tracker,
+            self.neg_elbo_tracker,
+            self.reconstruction_tracker,
+            self.kl_tracker,
+            self.skipped_updates,
+        ]
 
     default_learning_rate = 1e-3
 
@@ -114,11 +120,15 @@ class VAE(base.GenerativeModel):
         """`importance_terms` of this VAE's decoder and likelihood."""
         return importance_terms(self.decoder, self.likelihood, images, posterior, epsilon)
 
-    def _update_metrics(self, loss, reconstruction, kl):
-        self.loss_tracker.update_state(loss)
-        self.neg_elbo_tracker.update_state(reconstruction + kl)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
+    def _update_metrics(self, loss, reconstruction, kl, applied=True):
+        for tracker, values in (
+            (self.loss_tracker, loss),
+            (self.neg_elbo_tracker, reconstruction + kl),
+            (self.reconstruction_tracker, reconstruction),
+            (self.kl_tracker, kl),
+        ):
+            tracker.update_state(*self.applied_values(values, applied))
+        self.skipped_updates.update_state(1.0 - tf.cast(applied, tf.float32))
         return self.step_logs(self.metrics)
 
     def _objective(self, reconstruction, kl):
@@ -131,8 +141,8 @@ class VAE(base.GenerativeModel):
             per_example_loss = self._objective(reconstruction, kl)
             loss = losses.average_over_global_batch(per_example_loss)
         gradients = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return self._update_metrics(per_example_loss, reconstruction, kl)
+        applied = self.apply_update(self.optimizer, loss, gradients, self.trainable_variables)
+        return self._update_metrics(per_example_loss, reconstruction, kl, applied)
 
     def test_step(self, data):
         images = self.images_of(data)

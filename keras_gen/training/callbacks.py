@@ -7,15 +7,19 @@ epochs after the checkpoint are dropped and redone.
 
 import csv
 import io
+import math
 import os
+import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import plotting
+from keras_gen.training import faults
 
 
 def read_metrics_csv(path):
@@ -38,29 +42,33 @@ class MetricsLog(keras.callbacks.Callback):
         csv_path: the CSV; rows of earlier epochs are kept when a run resumes.
         plot_path: the PNG of training and test curves.
         initial_epoch: epochs already done (rows after it are dropped: they are being redone).
-        images_per_epoch: for the throughput column.
+        images_per_step: real images one step consumes, for the throughput column.
         title: the figure's title.
     """
 
-    def __init__(self, csv_path, plot_path, initial_epoch=0, images_per_epoch=None, title=None):
+    def __init__(self, csv_path, plot_path, initial_epoch=0, images_per_step=None, title=None):
         super().__init__()
         self.csv_path = csv_path
         self.plot_path = plot_path
-        self.images_per_epoch = images_per_epoch
+        self.images_per_step = images_per_step
         self.title = title
         self.rows = [row for row in read_metrics_csv(csv_path) if row["epoch"] <= initial_epoch]
         self._epoch_start = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1  # A resumed epoch runs fewer steps than a full one.
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._epoch_start
         row = {"epoch": epoch + 1}
         row.update({key: float(value) for key, value in sorted((logs or {}).items())})
         row["epoch_seconds"] = seconds
-        if self.images_per_epoch:
-            row["images_per_second"] = self.images_per_epoch / seconds
+        if self.images_per_step:
+            row["images_per_second"] = self._steps * self.images_per_step / seconds
         self.rows.append(row)
         self._write_csv()
         curves = [
@@ -109,20 +117,118 @@ class SampleGrid(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+            self._writer = None  # A resumed run trains in two fits: the second opens a new writer.
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves model, optimizers and the epoch counter through a tf.train.CheckpointManager.
+class Checkpointer(keras.callbacks.Callback):
+    """Saves the run: at every epoch's end, within epochs, and when a stop signal arrives.
+
+    Within an epoch it saves every `every_steps` steps, or, without them, whenever `every_seconds`
+    have passed since the last save; each checkpoint records the position in the data stream, so a
+    resumed run continues from that step. It never writes non-finite weights, and with
+    nan_policy "stop" it stops training at the first step whose metrics are not finite, leaving
+    the last good checkpoint the newest.
 
     Keras' BackupAndRestore skips optimizers kept as model attributes (a GAN's two), so the
     checkpoint names every optimizer itself (see `training.checkpointing`).
+
+    Args:
+        checkpoint: a checkpointing.Checkpoint.
+        start: (epoch, step) the run starts from; the metrics' saved running state is put back at
+            the start of a resumed partial epoch (Keras resets it at every epoch's start).
+        every_steps, every_seconds: mid-epoch saving, by steps when given, else by time (0: never).
+        stop_signals: a faults.StopSignals, or None.
+        nan_policy: "stop" or "skip" (the model then skips such updates itself).
+        out_dir: the run directory named in messages.
+        restored: the path of the checkpoint the run resumed from, if any.
+        steps_per_epoch: an epoch's last step is left to the epoch's end (validation and records
+            first), so a checkpoint is either inside an epoch or at its end.
     """
 
-    def __init__(self, manager, epoch_variable):
+    def __init__(self, checkpoint, start=(0, 0), every_steps=None, every_seconds=600.0, stop_signals=None,
+                 nan_policy="stop", out_dir="", restored=None, steps_per_epoch=None):  # fmt: skip
         super().__init__()
-        self.manager = manager
-        self.epoch_variable = epoch_variable
+        self.checkpoint = checkpoint
+        self.start = start
+        self.every_steps = every_steps
+        self.every_seconds = every_seconds
+        self.stop_signals = stop_signals
+        self.nan_policy = nan_policy
+        self.out_dir = out_dir
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch, self.step = start
+        # The newest checkpoint: (path, where it is).
+        self.saved = (restored, describe_position(*start)) if restored else None
+        self._metric_state = None
+        if start[1] > 0:  # The metrics' running sums restored with the checkpoint, before Keras resets them.
+            self._metric_state = [variable.numpy() for variable in checkpoint.metric_variables]
+        self._last_save = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.step = self.start[1] if epoch == self.start[0] else 0
+        if self._metric_state is not None and epoch == self.start[0]:
+            if self.model.distribute_strategy.num_replicas_in_sync == 1:  # Replica-local sums cannot be re-split.
+                for variable, value in zip(self.checkpoint.metric_variables, self._metric_state):
+                    variable.assign(value)
+            self._metric_state = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.nan_policy == "stop":
+            self._stop_if_not_finite(logs or {})
+        if self.step == self.steps_per_epoch:
+            return  # on_epoch_end saves (and stops, if asked) after the epoch's records.
+        if self.stop_signals is not None and self.stop_signals.received:
+            self._save(self.epoch, self.step)
+            raise faults.TrainingStopped(self.stop_signals.received)
+        due = (
+            self.step % self.every_steps == 0
+            if self.every_steps
+            else bool(self.every_seconds) and time.monotonic() - self._last_save >= self.every_seconds
+        )
+        if due:
+            self._save(self.epoch, self.step)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch_variable.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        skipped = int(float((logs or {}).get("skipped_updates", 0)))
+        if skipped:
+            print(
+                f"warning: epoch {epoch + 1} skipped {skipped} update(s) with a non-finite loss or gradient "
+                "(--nan_policy=skip); metrics.csv counts them in skipped_updates",
+                file=sys.stderr,
+            )
+        self._save(epoch + 1, 0)
+        if self.stop_signals is not None and self.stop_signals.received:
+            raise faults.TrainingStopped(self.stop_signals.received)
+
+    def _stop_if_not_finite(self, logs):
+        for name, value in logs.items():
+            value = float(value)
+            if not math.isfinite(value):
+                last = (
+                    f"the newest checkpoint, {os.path.basename(self.saved[0])} ({self.saved[1]}), is the last good state"
+                    if self.saved
+                    else "no checkpoint was written"
+                )
+                raise errors.TrainingError(
+                    f"training stopped at epoch {self.epoch + 1}, step {self.step}: {name} is {value}; {last}. "
+                    f"Lower --learning_rate, or pass --nan_policy=skip to skip such updates, then --resume "
+                    f"--out_dir={self.out_dir}"
+                )
+
+    def _save(self, epoch, step):
+        finite = all(bool(tf.reduce_all(tf.math.is_finite(weight))) for weight in self.model.weights)
+        if not finite:
+            raise errors.TrainingError(
+                f"the weights at epoch {self.epoch + 1}, step {self.step} are not finite and were not saved; "
+                f"the newest checkpoint in {self.out_dir} is the last good state"
+            )
+        path = self.checkpoint.save(epoch, step)
+        self.saved = (path, describe_position(epoch, step))
+        self._last_save = time.monotonic()
+
+
+def describe_position(epoch, step):
+    """(epochs finished, steps of the next epoch done) in words."""
+    return f"end of epoch {epoch}" if step == 0 else f"epoch {epoch + 1}, step {step}"

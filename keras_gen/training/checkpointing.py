@@ -1,4 +1,11 @@
-"""Checkpoints that restore everything a run needs to continue exactly where it stopped."""
+"""Checkpoints that restore everything a run needs to continue exactly where it stopped.
+
+A checkpoint holds the model's weights, its noise generator's state, every optimizer with its slots
+and iteration count, the metrics' running sums of the epoch under way, and the position in the data
+stream: finished epochs and steps done of the next one. A run resumed from a checkpoint written in
+the middle of an epoch continues from that step and ends with the weights an uninterrupted run
+would have (tested).
+"""
 
 import os
 
@@ -7,21 +14,78 @@ import tensorflow as tf
 from keras_gen import errors
 
 CHECKPOINT_DIR = "checkpoints"
+RESUME_FROM = ("latest", "previous")
 
 
-def make_checkpoint(model, run_dir, max_to_keep=3):
-    """(checkpoint, manager, epoch variable) for a compiled model.
+class Checkpoint:
+    """The tf.train.Checkpoint of a compiled model, its manager, and the position variables.
 
-    The checkpoint holds the model's weights, its noise generator's state, every optimizer with its
-    slots and iteration count, and the number of finished epochs.
+    Attributes:
+        checkpoint, manager: tf.train objects (the manager keeps the newest `max_to_keep`).
+        epoch: variable, epochs finished.
+        step: variable, steps of the next epoch done (0 at an epoch's end).
+        metric_variables: the metrics' state (running totals and counts of the epoch under way).
     """
-    model.build_optimizers()
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    # Keras tracks a SeedGenerator outside model.weights and tf.train.Checkpoint does not find it:
-    # without naming its state here, a resumed run would draw different noise than a straight one.
-    checkpoint = tf.train.Checkpoint(model=model, epoch=epoch, noise_state=model.noise.state, **model.optimizers())
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=max_to_keep)
-    return checkpoint, manager, epoch
+
+    def __init__(self, model, run_dir, max_to_keep=3):
+        model.build_optimizers()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+        metric_state = {
+            f"{metric.name}.{index}": variable
+            for metric in model.metrics
+            for index, variable in enumerate(metric.variables)
+        }
+        self.metric_variables = list(metric_state.values())
+        # Keras tracks a SeedGenerator outside model.weights and tf.train.Checkpoint does not find it:
+        # without naming its state here, a resumed run would draw different noise than a straight one.
+        self.checkpoint = tf.train.Checkpoint(
+            model=model,
+            epoch=self.epoch,
+            step_in_epoch=self.step,
+            noise_state=model.noise.state,
+            metric_state=metric_state,
+            **model.optimizers(),
+        )
+        directory = os.path.join(run_dir, CHECKPOINT_DIR)
+        try:
+            self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
+        except (tf.errors.OpError, ValueError) as error:
+            raise errors.TrainingError(
+                f"the checkpoint index {os.path.join(directory, 'checkpoint')} is damaged ({_reason(error)}); "
+                "remove it to resume from the newest complete checkpoint file, or start a new --out_dir"
+            ) from None
+
+    @staticmethod
+    def position_of(path):
+        """(epochs finished, steps of the next epoch done) recorded in the checkpoint at `path`."""
+        reader = tf.train.load_checkpoint(path)
+        names = reader.get_variable_to_shape_map()
+        step_name = "step_in_epoch/.ATTRIBUTES/VARIABLE_VALUE"
+        step = int(reader.get_tensor(step_name)) if step_name in names else 0
+        return int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")), step
+
+    def save(self, epoch, step):
+        """Writes a checkpoint at (epochs finished, steps of the next epoch done); returns its path."""
+        self.epoch.assign(epoch)
+        self.step.assign(step)
+        return self.manager.save()
+
+    def restore(self, path):
+        """Verifies every file of the checkpoint at `path`, then restores it; returns (epoch, step)."""
+        verify(path)
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise errors.UserError(
+                f"checkpoint {path} does not fit this model ({_reason(error)}); "
+                "resume with the flags the run was started with"
+            ) from None
+        return int(self.epoch.numpy()), int(self.step.numpy())
+
+
+def _reason(error):
+    return " ".join(str(getattr(error, "message", error)).split())[:300]
 
 
 def latest(run_dir):
@@ -33,19 +97,57 @@ def has_checkpoint(run_dir):
     return latest(run_dir) is not None
 
 
-def restore(checkpoint, path):
-    """Restores the checkpoint at `path` (a prefix); every saved value must find its variable.
+def all_checkpoints(run_dir):
+    """Path prefixes of the checkpoints of `run_dir`, oldest first."""
+    state = tf.train.get_checkpoint_state(os.path.join(run_dir, CHECKPOINT_DIR))
+    return list(state.all_model_checkpoint_paths) if state else []
 
-    Checkpoints hold one value per variable whatever the strategy that wrote them, so a run trained
-    on several replicas or workers restores on any number of them, one device included.
+
+def verify(path):
+    """Reads every tensor of the checkpoint at `path`; a TrainingError names the damaged file.
+
+    A truncated or corrupted file otherwise surfaces as an IndexError or a DataLossError deep inside
+    the restore, without saying which file is bad.
     """
-    if path is None:
-        raise errors.UserError("no checkpoint to resume from")
     try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        message = " ".join(str(error).split())[:300]
-        raise errors.UserError(
-            f"checkpoint {path} does not fit this model ({message}); resume with the flags the run was started with"
-        ) from None
-    return path
+        reader = tf.train.load_checkpoint(path)
+    except Exception as error:  # The reader raises several unrelated types for damaged files.
+        raise errors.TrainingError(f"checkpoint file {path}.index is damaged or missing ({_reason(error)})") from None
+    data_files = sorted(
+        os.path.join(os.path.dirname(path), name)
+        for name in os.listdir(os.path.dirname(path))
+        if name.startswith(os.path.basename(path) + ".data-")
+    )
+    for name in reader.get_variable_to_shape_map():
+        try:
+            reader.get_tensor(name)
+        except Exception as error:
+            damaged = ", ".join(data_files) or f"{path}.data-*"
+            raise errors.TrainingError(f"checkpoint file {damaged} is damaged ({_reason(error)})") from None
+
+
+def choose(run_dir, resume_from="latest"):
+    """The checkpoint to resume from: the newest, or with "previous" the one before it.
+
+    A damaged newest checkpoint is an error that names the file and the way out; the run never
+    falls back to an older checkpoint unless asked to.
+    """
+    if resume_from not in RESUME_FROM:
+        raise errors.UserError(f"--resume={resume_from}; expected true or one of {', '.join(RESUME_FROM)}")
+    paths = all_checkpoints(run_dir)
+    if not paths:
+        raise errors.UserError(f"--resume needs --out_dir of a run with checkpoints; {run_dir} has none")
+    if resume_from == "previous":
+        if len(paths) < 2:
+            raise errors.UserError(f"--resume=previous: {run_dir} holds only one checkpoint, {paths[-1]}")
+        return paths[-2]
+    try:
+        verify(paths[-1])
+    except errors.TrainingError as error:
+        hint = (
+            f"; resume from the previous checkpoint ({os.path.basename(paths[-2])}) with --resume=previous"
+            if len(paths) > 1
+            else "; no earlier checkpoint is left"
+        )
+        raise errors.TrainingError(f"{error}{hint}") from None
+    return paths[-1]

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gen import environment
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import losses
@@ -31,8 +32,12 @@ from keras_gen.data import pipeline
 from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
 from keras_gen.training import distribute
+from keras_gen.training import faults
 
 CONFIG_FILE = "config.json"
+NAN_POLICIES = ("stop", "skip")
+# Checkpoints within an epoch when --checkpoint_every is not given: at most this much work is lost.
+CHECKPOINT_SECONDS = 600.0
 # Fields that fix what a run trains; a resumed run must not change them.
 # GAN/WGAN settings belong here too: critic_steps and d_steps set how many images a step consumes (the
 # data stream), gan_loss, weight_clip and gradient_penalty the objective.
@@ -72,7 +77,7 @@ class TrainConfig:
     learning_rate: float | None = None
     seed: int = 0
     out_dir: str | None = None
-    resume: bool = False
+    resume: bool | str = False  # True or "latest": the newest checkpoint; "previous": the one before it.
     base_filters: int | None = None
     hidden_units: int | None = None
     decoder: str = "compact"
@@ -85,6 +90,9 @@ class TrainConfig:
     weight_clip: float = 0.01
     gradient_penalty: float = 0.0
     grid_size: int = 64
+    checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.
+    nan_policy: str = "stop"
+    deterministic: bool = False
     export: bool = True
     export_dir: str | None = None
     distribute: str = "auto"
@@ -148,7 +156,7 @@ def config_for_resume(config, given_fields):
                 "drop the flag or start a new --out_dir"
             )
         setattr(merged, name, value)
-    merged.out_dir, merged.resume = config.out_dir, True
+    merged.out_dir, merged.resume = config.out_dir, config.resume
     return merged, record
 
 
@@ -170,7 +178,8 @@ def _write_config(directory, config, data_source, image_shape, previous=None, re
     record = previous or {
         "data_source": data_source,
         "image_shape": list(image_shape),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "machine": environment.machine_description(),
+        "versions": environment.library_versions(),
     }
     record["config"] = dataclasses.asdict(config)
     if resumed_at is not None:
@@ -178,6 +187,7 @@ def _write_config(directory, config, data_source, image_shape, previous=None, re
             {
                 "at_epoch": resumed_at,
                 "changed": {name: getattr(config, name) for name in changed},
+                "machine": environment.machine_description(),
                 "time": datetime.datetime.now().isoformat(timespec="seconds"),
             }
         )
@@ -216,8 +226,7 @@ def train(config, given_fields=(), extra_callbacks=()):
                 "(under --distribute=multi_worker every worker must be able to read the run directory)"
             )
         config, previous = config_for_resume(config, given_fields)
-    if config.epochs < 1:
-        raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
+    _check_values(config)
     spec = datasets.DATASETS.lookup(config.dataset)
     models.MODELS.lookup(config.model)
     config.likelihood = resolve_likelihood(config.likelihood, spec)
@@ -230,47 +239,113 @@ def train(config, given_fields=(), extra_callbacks=()):
     strategy = distribute.get_strategy(config.distribute)
     distribute.check_global_batch(config.batch_size, strategy)
     chief, task = distribute.task_of(strategy)
-    # Data before the run directory: a dataset that cannot be found leaves nothing behind.
+    # Data and model before the run directory: a dataset that cannot be found or a model that does not
+    # fit in memory leaves nothing behind.
     splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+    keras.utils.set_random_seed(config.seed)
+    model = _build(config, splits["train"].images.shape[1:], strategy)
+    steps = pipeline.steps_per_epoch(
+        len(splits["train"].images), config.batch_size, config.steps_per_epoch, model.batches_per_step
+    )
     if config.out_dir is None:
         config.out_dir = default_out_dir(config)
     if not chief:
         write_dir = tempfile.mkdtemp(prefix=f"keras_gen_{task.replace(' ', '_')}_")
         try:
             return _train(
-                config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir, extra_callbacks
-            )
+                config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, write_dir,
+                extra_callbacks,
+            )  # fmt: skip
         finally:
             shutil.rmtree(write_dir, ignore_errors=True)
-    _prepare_run_dir(config)
-    return _train(
-        config, given_fields, previous, spec, splits, strategy, profile_batch, config.out_dir, extra_callbacks
+    # One run per directory: a second one (a typo'd --out_dir, two shells) would overwrite the first's files.
+    with faults.run_lock(config.out_dir):
+        _prepare_run_dir(config)
+        return _train(
+            config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, config.out_dir,
+            extra_callbacks,
+        )  # fmt: skip
+
+
+def _check_values(config):
+    """Values the flags' own bounds cannot express; one line each, before anything is written."""
+    if config.epochs < 1:
+        raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
+    if not 0 <= config.seed < 2**31:
+        raise errors.UserError(f"--seed={config.seed}; expected an integer from 0 to {2**31 - 1}")
+    if config.nan_policy not in NAN_POLICIES:
+        raise errors.UserError(f"--nan_policy={config.nan_policy}; expected one of {', '.join(NAN_POLICIES)}")
+    if config.checkpoint_every is not None and config.checkpoint_every < 0:
+        raise errors.UserError(f"--checkpoint_every={config.checkpoint_every}; expected 0 (epoch ends only) or more")
+
+
+def _available_memory():
+    """Bytes the kernel could give this process now (MemAvailable), or None where that is unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _build(config, image_shape, strategy):
+    """The compiled model; one that does not fit in memory is a one-line error, not a traceback."""
+    too_big = (
+        f"the {config.model} with --z_dim={config.z_dim}, --base_filters={config.base_filters} at "
+        f"{config.image_size}x{config.image_size} does not fit in memory"
     )
+    available = _available_memory()
+    if available is not None and not tf.config.list_logical_devices("GPU"):
+        # Weights, their gradients and Adam's two slots, float32: a floor on what training needs.
+        needed = 16 * models.parameter_count(config.model, image_shape, **config.model_hyperparameters())
+        if needed > available:
+            raise errors.UserError(
+                f"{too_big} (at least {needed / 2**30:.1f} GiB for weights, gradients and optimizer state; "
+                f"{available / 2**30:.1f} GiB available); make it smaller"
+            )
+    try:
+        with strategy.scope():
+            model = models.build(config.model, image_shape, **config.model_hyperparameters())
+            if config.learning_rate is None:
+                config.learning_rate = model.default_learning_rate
+            model.nan_policy = config.nan_policy
+            model.compile(**model.default_optimizers(config.learning_rate))
+            return model
+    except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+        raise errors.UserError(f"{too_big} ({type(error).__name__}); make it smaller") from None
 
 
-def _train(config, given_fields, previous, spec, splits, strategy, profile_batch, write_dir, extra_callbacks=()):
+def _train(
+    config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, write_dir, extra_callbacks=()
+):
     """The training run proper; everything is written under `write_dir` (the run directory on the chief)."""
-    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     train_split, test_split = splits["train"], splits["test"]
     image_shape = train_split.images.shape[1:]
     with strategy.scope():
-        model = models.build(config.model, image_shape, **config.model_hyperparameters())
-        if config.learning_rate is None:
-            config.learning_rate = model.default_learning_rate
-        model.compile(**model.default_optimizers(config.learning_rate))
-        checkpoint, manager, epoch_variable = checkpointing.make_checkpoint(model, write_dir)
-    initial_epoch = 0
+        checkpoint = checkpointing.Checkpoint(model, write_dir)
+    initial_epoch, initial_step, restored = 0, 0, None
     if config.resume:
-        # Every worker restores the chief's newest checkpoint (in a multi-worker run, from shared storage).
-        restored = checkpointing.restore(checkpoint, checkpointing.latest(config.out_dir))
-        initial_epoch = int(epoch_variable.numpy())
+        # Every worker restores the chief's checkpoint (in a multi-worker run, from shared storage).
+        resume_from = "latest" if config.resume is True else config.resume
+        restored = checkpointing.choose(config.out_dir, resume_from)
+        initial_epoch, initial_step = checkpoint.restore(restored)
         if "learning_rate" in given_fields:  # The checkpoint holds the old rate; the user asked for a new one.
             for optimizer in model.optimizers().values():
                 optimizer.learning_rate = config.learning_rate
-        print(f"Resuming {restored} at epoch {initial_epoch}.")
+        print(f"Resuming {restored} ({callbacks.describe_position(initial_epoch, initial_step)}).")
     if initial_epoch >= config.epochs:
         print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
         return model, config.out_dir
+    if initial_step >= steps:
+        raise errors.UserError(
+            f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, but an epoch now has {steps} "
+            "steps; resume with the run's --steps_per_epoch and --batch_size"
+        )
     data_source = train_split.source.rsplit(" [", 1)[0]
     if config.resume:
         changed = [name for name in given_fields if name not in ("resume", "out_dir", "verbose")]
@@ -279,20 +354,6 @@ def _train(config, given_fields, previous, spec, splits, strategy, profile_batch
         _write_config(write_dir, config, data_source, image_shape)
 
     pixel_noise = model.pixel_noise(spec.binarize)
-    steps = pipeline.steps_per_epoch(
-        len(train_split.images), config.batch_size, config.steps_per_epoch, model.batches_per_step
-    )
-    train_batches = pipeline.train_dataset(
-        train_split.images,
-        config.batch_size,
-        model.value_range,
-        pixel_noise,
-        config.seed,
-        initial_epoch,
-        config.epochs,
-        steps,
-        batches_per_step=model.batches_per_step,
-    )
     test_batches = pipeline.eval_dataset(
         test_split.images,
         config.batch_size,
@@ -313,22 +374,61 @@ def _train(config, given_fields, previous, spec, splits, strategy, profile_batch
             os.path.join(write_dir, "metrics.csv"),
             os.path.join(write_dir, "training_curves.png"),
             initial_epoch=initial_epoch,
-            images_per_epoch=steps * config.batch_size * (model.batches_per_step or 1),
+            images_per_step=config.batch_size * (model.batches_per_step or 1),
             title=title,
         ),
-        # Last, so an epoch's records are on disk before its checkpoint says it is done.
-        callbacks.EpochCheckpoint(manager, epoch_variable),
     ]
-    model.fit(
-        train_batches,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
+    stop_signals = faults.StopSignals()
+    checkpointer = callbacks.Checkpointer(
+        checkpoint,
+        start=(initial_epoch, initial_step),
+        every_steps=config.checkpoint_every,
+        every_seconds=0 if config.checkpoint_every is not None else CHECKPOINT_SECONDS,
+        stop_signals=stop_signals,
+        nan_policy=config.nan_policy,
+        out_dir=config.out_dir,
+        restored=restored,
         steps_per_epoch=steps,
-        validation_data=test_batches,
-        callbacks=run_callbacks,
-        verbose=config.verbose,
-        shuffle=False,  # The stream is already shuffled per epoch, reproducibly.
     )
+    # Last, so an epoch's records are on disk before its checkpoint says it is done.
+    run_callbacks.append(checkpointer)
+    # A run resumed in the middle of an epoch finishes that epoch in a fit of its own (Keras gives every
+    # epoch of one fit the same number of steps), then trains the rest.
+    phases = [(initial_epoch, config.epochs, steps, initial_step)]
+    if initial_step:
+        phases = [(initial_epoch, initial_epoch + 1, steps, initial_step), (initial_epoch + 1, config.epochs, steps, 0)]
+    try:
+        with stop_signals:
+            for first_epoch, end_epoch, epoch_steps, skipped in phases:
+                if first_epoch >= end_epoch:
+                    continue
+                batches = pipeline.train_dataset(
+                    train_split.images, config.batch_size, model.value_range, pixel_noise, config.seed,
+                    first_epoch, end_epoch, epoch_steps, batches_per_step=model.batches_per_step,
+                    initial_step=skipped,
+                )  # fmt: skip
+                model.fit(
+                    batches,
+                    epochs=end_epoch,
+                    initial_epoch=first_epoch,
+                    steps_per_epoch=epoch_steps - skipped if skipped else epoch_steps,
+                    validation_data=test_batches,
+                    callbacks=run_callbacks,
+                    verbose=config.verbose,
+                    shuffle=False,  # The stream is already shuffled per epoch, reproducibly.
+                )
+    except faults.TrainingStopped as stopped:
+        path, where = checkpointer.saved
+        print(
+            # On a line of its own: the progress bar leaves its line open.
+            f"{chr(10) if config.verbose else ''}Stopped by {stopped} at {where}; saved {path}. "
+            f"Continue with: python run.py --resume --out_dir={config.out_dir}"
+        )
+        return model, config.out_dir
+    except tf.errors.ResourceExhaustedError:
+        raise errors.UserError(
+            f"a training step with --batch_size={config.batch_size} does not fit in memory; use a smaller batch"
+        ) from None
     if config.export and write_dir == config.out_dir:  # The chief; other workers' directories are temporary.
         from keras_gen.export import saved_model  # Export reopens runs, which imports this module.
 

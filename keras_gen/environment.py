@@ -1,0 +1,44 @@
+"""What a number was measured on: the CPU (TensorFlow's speed depends on it) and the library versions."""
+
+import os
+import platform
+
+
+def machine_description():
+    """CPU model, cores and the vector extensions TensorFlow's speed depends on, e.g. for BENCHMARKS.md."""
+    import tensorflow as tf
+
+    model, flags = platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as stream:
+            for line in stream:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    extensions = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return (
+        f"{model}, {os.cpu_count()} cores ({', '.join(extensions) or 'no AVX2'}), "
+        f"{gpus} GPU{'' if gpus == 1 else 's'}, TensorFlow {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}"
+    )
+
+
+def library_versions():
+    """{library: version} of Python and the libraries a run's numbers depend on."""
+    import keras
+    import numpy
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_probability": tfp.__version__,
+        "numpy": numpy.__version__,
+    }
