@@ -14,6 +14,8 @@ When none has it, the error names every place that was tried and how to provide 
 
 import dataclasses
 import os
+import socket
+import urllib.parse
 
 import numpy as np
 
@@ -37,6 +39,7 @@ class DatasetSpec:
             binarization, Salakhutdinov & Murray 2008); the test split is binarized once, with a fixed seed.
         class_names: label names for plots, or None.
         apt_package: the Debian package that installs it, for error messages.
+        files_hint: how to supply the original files by hand, for error messages.
     """
 
     name: str
@@ -46,6 +49,7 @@ class DatasetSpec:
     binarize: bool = False
     class_names: tuple | None = None
     apt_package: str | None = None
+    files_hint: str | None = None
 
 
 DATASETS = registry.Registry("dataset")
@@ -73,11 +77,24 @@ for _spec in (
         apt_package="dataset-fashion-mnist",
     ),
     DatasetSpec(
+        "binarized_fashion_mnist",
+        "Fashion-MNIST with dynamic binarization (where MNIST cannot be had, a stand-in for binarized MNIST)",
+        "fashion_mnist",
+        ("fashion-mnist", "fashion_mnist"),
+        binarize=True,
+        class_names=_FASHION,
+        apt_package="dataset-fashion-mnist",
+    ),
+    DatasetSpec(
         "svhn",
         "Street View House Numbers, cropped digits, 32x32 colour",
         "svhn_cropped",
         ("svhn",),
         class_names=_DIGITS,
+        files_hint=(
+            "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
+            "into a folder and pass --data_dir=FOLDER"
+        ),
     ),
     DatasetSpec(
         "cifar10", "CIFAR-10 natural images, 32x32 colour", "cifar10", ("cifar10", "cifar-10"), class_names=_CIFAR10
@@ -106,6 +123,20 @@ def _looks_like_tfds_dir(path, tfds_name):
     return tfds_name is not None and os.path.isdir(os.path.join(path, tfds_name))
 
 
+def _check_reachable(url, tfds_name):
+    """Without internet tfds retries every file for minutes, printing as it goes; a name lookup of the
+    dataset's home says the same at once."""
+    host = urllib.parse.urlparse(url or "").hostname
+    if not host:
+        return
+    try:
+        socket.getaddrinfo(host, None)
+    except OSError:
+        raise errors.DataNotFoundError(
+            f"tfds cannot download {tfds_name!r}: no internet connection ({host} cannot be resolved)"
+        ) from None
+
+
 def _load_tfds(tfds_name, data_dir, download):
     """Loads tfds' train and test splits as numpy arrays; raises DataNotFoundError with the reason.
 
@@ -119,6 +150,7 @@ def _load_tfds(tfds_name, data_dir, download):
         if not builder.is_prepared():
             if not download:
                 raise errors.DataNotFoundError(f"tfds has no prepared copy of {tfds_name!r} in {builder.data_dir}")
+            _check_reachable(builder.info.homepage, tfds_name)
             builder.download_and_prepare()
         splits = {}
         for split in ("train", "test"):
@@ -160,7 +192,7 @@ def _load_all_splits(spec, data_dir, image_size, debian_root, download):
         return _load_tfds(spec.tfds_name, None, download)
     except errors.DataNotFoundError as error:
         tried.append(str(error))
-    fixes = [f"pass --data_dir=PATH to {readers.describe_formats()}"]
+    fixes = [spec.files_hint or f"pass --data_dir=PATH to {readers.describe_formats()}"]
     if spec.apt_package:
         fixes.append(f"install Debian's package (apt-get install {spec.apt_package})")
     fixes.append(f"or let tfds download {spec.tfds_name!r} on a machine with internet access")

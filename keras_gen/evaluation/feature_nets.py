@@ -191,6 +191,7 @@ def load_classifier(dataset, root=DEFAULT_ROOT):
         "dataset": dataset,
         "sha256": metadata["sha256"],
         "test_accuracy": metadata["test_accuracy"],
+        "data_source": metadata.get("data_source"),  # e.g. a subset: its numbers compare only with its own.
     }
     return FeatureNet(identity, classifier_network.feature_extractor(model), tuple(metadata["image_shape"]))
 
