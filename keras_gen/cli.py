@@ -6,6 +6,7 @@
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import sys
@@ -16,6 +17,8 @@ from absl import logging
 
 from keras_gen import divergences
 from keras_gen import errors
+from keras_gen import report
+from keras_gen import reproduce
 from keras_gen import runs
 from keras_gen import studies
 from keras_gen import losses
@@ -28,7 +31,7 @@ from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import trainer
 
-MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier")
+MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier", "report", "reproduce")
 _DEFAULTS = trainer.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -195,6 +198,20 @@ flags.DEFINE_string(
     f"Where exports go (TF Serving's --model_base_path): versions 1, 2, ... inside; default "
     f"{saved_model.DEFAULT_ROOT}/<run directory name>.",
 )
+flags.DEFINE_list("runs", None, "--mode=report: run directories (training runs, divergence studies) to gather.")
+flags.DEFINE_string(
+    "report_file",
+    None,
+    "--mode=report: the Markdown file to write, figures in <name>_figures/ beside it; default "
+    "reports/report_<time>.md.",
+)
+flags.DEFINE_string("verdicts", None, "--mode=report: a Markdown file of hand-written conclusions to include.")
+flags.DEFINE_enum(
+    "experiment", None, list(reproduce.EXPERIMENTS), "--mode=reproduce: which experiment of ../shared/seeds."
+)
+flags.DEFINE_enum(
+    "budget", "cpu", reproduce.BUDGETS, "--mode=reproduce: cpu (minutes on 2 cores) or full (the original budget)."
+)
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
 flags.register_validator(
@@ -282,6 +299,19 @@ def main(argv):
                 _fail(f"--thetas={','.join(FLAGS.thetas)}; expected comma-separated numbers")
             divergences.parallel_lines_study(out_dir, thetas=thetas, steps=FLAGS.divergence_steps, seed=FLAGS.seed)
             print(f"Wrote {os.path.join(out_dir, 'divergence.png')} and divergence.json")
+        elif FLAGS.mode == "report":
+            report_file = FLAGS.report_file or os.path.join(
+                "reports", f"report_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
+            )
+            report.build_report(FLAGS.runs or [], report_file, verdicts=FLAGS.verdicts)
+            print(f"Wrote {report_file}")
+        elif FLAGS.mode == "reproduce":
+            if FLAGS.experiment is None:
+                _fail(f"--mode=reproduce needs --experiment, one of {', '.join(reproduce.EXPERIMENTS)}")
+            # The data may be replaced where the original cannot be had (e.g. no MNIST offline).
+            dataset_args = [f"--{name}={FLAGS[name].value}" for name in ("dataset", "data_dir") if FLAGS[name].present]
+            path = reproduce.reproduce(FLAGS.experiment, FLAGS.out_dir, FLAGS.budget, dataset_args)
+            print(f"Wrote {path}")
     except errors.UserError as error:
         _fail(" ".join(str(error).split()))
     except errors.TrainingError as error:
@@ -290,6 +320,8 @@ def main(argv):
         sys.exit(1)
 
 
-def run():
-    """Entry point of the `keras-gen` console script."""
+def run(mode=None):
+    """Entry point of the `keras-gen` console script; `mode` presets --mode (for `python -m keras_gen.report`)."""
+    if mode is not None:
+        sys.argv[1:1] = [f"--mode={mode}"]
     app.run(main, flags_parser=parse_flags)

@@ -65,16 +65,17 @@ class MetricsLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._epoch_start
         row = {"epoch": epoch + 1}
-        row.update({key: float(value) for key, value in sorted((logs or {}).items())})
+        # A test step updates nothing: its skipped_updates is always 0 and would only add a column.
+        row.update({key: float(value) for key, value in sorted((logs or {}).items()) if key != "val_skipped_updates"})
         row["epoch_seconds"] = seconds
         if self.images_per_step:
             row["images_per_second"] = self._steps * self.images_per_step / seconds
         self.rows.append(row)
         self._write_csv()
-        curves = [
-            {key: value for key, value in row.items() if key not in ("epoch_seconds", "images_per_second")}
-            for row in self.rows
-        ]
+        hidden = {"epoch_seconds", "images_per_second"}
+        if not any(row.get("skipped_updates") for row in self.rows):
+            hidden.add("skipped_updates")  # A panel of zeros; shown once an update has been skipped.
+        curves = [{key: value for key, value in row.items() if key not in hidden} for row in self.rows]
         plotting.plot_training_curves(curves, self.plot_path, title=self.title)
 
     def _write_csv(self):

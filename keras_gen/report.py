@@ -1,0 +1,365 @@
+"""`--mode=report`: finished runs gathered into one self-contained Markdown report.
+
+    python run.py --mode=report --runs=runs/vae_a,runs/wgan_b --report_file=reports/study.md
+    python -m keras_gen.report --runs=runs/vae_a,runs/wgan_b        # the same
+
+The report holds, for every run directory: the command that reproduces it, the machine and library
+versions it ran on, its final metrics, its training curves, its sample grids over training, its
+latent-space studies and its `--mode=eval` metrics (likelihoods; FID/KID/precision/recall with the
+feature network named). Divergence studies (`--mode=divergence` directories) add their figure and
+their estimates beside the closed forms. Figures are copied into a folder beside the Markdown file,
+so the report moves as one piece.
+
+Every number in the report is read from the run directories. Hand-written conclusions come only from
+`--verdicts=FILE`, included under a heading that says so.
+"""
+
+import csv
+import dataclasses
+import datetime
+import math
+import os
+import re
+import shutil
+
+from keras_gen import errors
+from keras_gen import io_utils
+
+CONFIG_FILE = "config.json"  # trainer.CONFIG_FILE; not imported, so that a report needs no TensorFlow.
+METRICS_CSV = "metrics.csv"
+EVAL_FILE = "metrics.json"
+DIVERGENCE_FILE = "divergence.json"
+# Sample grids shown per run: the first epoch, the last, and evenly spaced ones between.
+GRIDS_SHOWN = 4
+# Training settings that are not flags of a reproduction (where it writes, how it shows progress).
+_NOT_IN_COMMAND = ("resume", "verbose")
+_LIKELIHOOD_COLUMNS = (("neg_elbo", "negative ELBO"), ("iwae_nll", "IWAE NLL"), ("kl", "KL"))
+_QUALITY_COLUMNS = (
+    ("fid", "FID"),
+    ("kid_mean", "KID"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("inception_score_mean", "IS"),
+)
+
+
+@dataclasses.dataclass
+class _Run:
+    directory: str
+    name: str
+    kind: str  # "training" or "divergence"
+    record: dict = dataclasses.field(default_factory=dict)  # config.json
+    rows: list = dataclasses.field(default_factory=list)  # metrics.csv
+    evaluation: dict | None = None  # metrics.json
+    divergence: dict | None = None  # divergence.json
+
+
+def _read_rows(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(stream)]
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _read_run(directory, name):
+    if not os.path.isdir(directory):
+        raise errors.UserError(f"--runs: {directory} is not a directory; expected a keras_gen run directory")
+    if os.path.exists(os.path.join(directory, CONFIG_FILE)):
+        evaluation_path = os.path.join(directory, EVAL_FILE)
+        return _Run(
+            directory,
+            name,
+            "training",
+            record=io_utils.read_json(os.path.join(directory, CONFIG_FILE)),
+            rows=_read_rows(os.path.join(directory, METRICS_CSV)),
+            evaluation=io_utils.read_json(evaluation_path) if os.path.exists(evaluation_path) else None,
+        )
+    if os.path.exists(os.path.join(directory, DIVERGENCE_FILE)):
+        return _Run(
+            directory, name, "divergence", divergence=io_utils.read_json(os.path.join(directory, DIVERGENCE_FILE))
+        )
+    raise errors.UserError(
+        f"--runs: {directory} holds neither {CONFIG_FILE} (a training run) nor {DIVERGENCE_FILE} "
+        "(a --mode=divergence study); expected a keras_gen run directory"
+    )
+
+
+def _unique_names(directories):
+    names, seen = [], {}
+    for directory in directories:
+        base = os.path.basename(os.path.normpath(directory)) or "run"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    return names
+
+
+def anchor(heading):
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _format(value, digits=4):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e6):
+        return f"{int(value):,}"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.1f}"
+    return f"{value:.{digits}g}"
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def reproduction_command(config):
+    """`python run.py ...` with every setting of `config` (a config.json "config") that is not the default."""
+    from keras_gen.training import trainer  # Only for its defaults; imported here to keep the report light.
+
+    defaults = dataclasses.asdict(trainer.TrainConfig())
+    parts = ["python run.py"]
+    for name, value in config.items():
+        if name in _NOT_IN_COMMAND or name not in defaults or value == defaults[name]:
+            continue
+        if isinstance(value, bool):
+            parts.append(f"--{'' if value else 'no'}{name}")
+        else:
+            parts.append(f"--{name}={value}")
+    return " ".join(parts)
+
+
+class _Figures:
+    """Copies figures into the report's folder; returns their paths relative to the Markdown file."""
+
+    def __init__(self, report_file):
+        self.root = os.path.dirname(os.path.abspath(report_file))
+        self.folder = os.path.splitext(os.path.basename(report_file))[0].lower() + "_figures"
+
+    def add(self, source, run_name, name):
+        relative = f"{self.folder}/{run_name}/{name}"
+        destination = os.path.join(self.root, relative)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        with open(source, "rb") as stream, io_utils.atomic_open(destination, "wb") as copy:
+            shutil.copyfileobj(stream, copy)
+        return relative
+
+
+def _epochs_to_show(paths):
+    if len(paths) <= GRIDS_SHOWN:
+        return paths
+    picks = sorted({round(index * (len(paths) - 1) / (GRIDS_SHOWN - 1)) for index in range(GRIDS_SHOWN)})
+    return [paths[index] for index in picks]
+
+
+def _training_facts(run):
+    config = run.record.get("config", {})
+    rows = run.rows
+    speeds = sorted(row["images_per_second"] for row in rows if isinstance(row.get("images_per_second"), float))
+    return {
+        "model": config.get("model"),
+        "dataset": config.get("dataset"),
+        "image_size": config.get("image_size"),
+        "z_dim": config.get("z_dim"),
+        "epochs": len(rows),
+        "seconds": sum(row.get("epoch_seconds", 0.0) for row in rows if isinstance(row.get("epoch_seconds"), float)),
+        "images_per_second": speeds[len(speeds) // 2] if speeds else None,
+    }
+
+
+def _summary_section(runs):
+    training = [run for run in runs if run.kind == "training"]
+    lines = ["## Runs", ""]
+    if training:
+        rows = []
+        for run in training:
+            facts = _training_facts(run)
+            rows.append(
+                [
+                    f"[{run.name}](#{anchor(run.name)})",
+                    facts["model"],
+                    facts["dataset"],
+                    f"{facts['image_size']}×{facts['image_size']}",
+                    facts["z_dim"],
+                    facts["epochs"],
+                    _format(facts["seconds"] / 60.0, 3),
+                    _format(facts["images_per_second"], 3),
+                ]
+            )
+        header = ["run", "model", "dataset", "image size", "z", "epochs", "minutes", "images/s (median epoch)"]
+        lines += [_table(header, rows), ""]
+    likelihood = [run for run in training if run.evaluation and "likelihood" in run.evaluation]
+    if likelihood:
+        lines += ["### Test likelihoods (nats per image, ± standard error)", ""]
+        rows = []
+        for run in likelihood:
+            group = run.evaluation["likelihood"]
+            cells = [
+                f"[{run.name}](#{anchor(run.name)})",
+                run.evaluation.get("dataset"),
+                _format(group.get("num_images")),
+            ]
+            for key, _ in _LIKELIHOOD_COLUMNS:
+                error = group.get(f"{key}_stderr")
+                cells.append(_format(group.get(key)) + (f" ± {error:.2g}" if error is not None else ""))
+            cells += [_format(group.get("iw_samples")), group.get("decoder_likelihood", "—")]
+            rows.append(cells)
+        header = ["run", "dataset", "test images", *(title for _, title in _LIKELIHOOD_COLUMNS), "k", "likelihood"]
+        lines += [_table(header, rows), ""]
+    quality = [run for run in training if run.evaluation and "sample_quality" in run.evaluation]
+    if quality:
+        lines += ["### Sample quality (generated vs test images; the floor: training vs test images)", ""]
+        rows = []
+        for run in quality:
+            group = run.evaluation["sample_quality"]
+            net = group.get("feature_net", {})
+            network = f"{net.get('kind', '?')} ({net.get('dataset', '?')}, sha256 {str(net.get('sha256', ''))[:12]})"
+            for label, values in (("generated", group), ("floor", group.get("real_train_vs_test", {}))):
+                rows.append(
+                    [f"[{run.name}](#{anchor(run.name)})", label]
+                    + [_format(values.get(key)) for key, _ in _QUALITY_COLUMNS]
+                    + [_format(group.get("num_generated")), network]
+                )
+        header = ["run", "images", *(title for _, title in _QUALITY_COLUMNS), "N", "feature network"]
+        lines += [_table(header, rows), ""]
+    return lines
+
+
+def _final_metrics(rows):
+    last = rows[-1]
+    names = [
+        key for key in last if key not in ("epoch", "epoch_seconds", "images_per_second") and not key.startswith("val_")
+    ]
+    table = [[name, _format(last.get(name)), _format(last.get(f"val_{name}"))] for name in names]
+    return _table(["metric", "train (last epoch)", "test (last epoch)"], table)
+
+
+def _training_section(run, figures):
+    record, config = run.record, run.record.get("config", {})
+    lines = [f"### {run.name}", "", f"`{run.directory}`", "", "```", reproduction_command(config), "```", ""]
+    facts = _training_facts(run)
+    lines.append(
+        f"Data: {record.get('data_source', '?')}. Trained {facts['epochs']} epoch(s) in "
+        f"{_format(facts['seconds'] / 60.0, 3)} minutes on {record.get('machine', 'an unrecorded machine')}."
+    )
+    for resume in record.get("resumes", []):
+        changed = ", ".join(f"--{key}={value}" for key, value in resume.get("changed", {}).items()) or "no flags"
+        lines.append(f"Resumed at epoch {resume.get('at_epoch')} ({resume.get('time')}), changing {changed}.")
+    lines.append("")
+    if not run.rows:
+        lines += ["No epoch has finished in this run yet.", ""]
+    else:
+        lines += [_final_metrics(run.rows), ""]
+    curves = os.path.join(run.directory, "training_curves.png")
+    if os.path.exists(curves):
+        lines += [f"![training curves of {run.name}]({figures.add(curves, run.name, 'training_curves.png')})", ""]
+    samples_dir = os.path.join(run.directory, "samples")
+    grids = sorted(os.listdir(samples_dir)) if os.path.isdir(samples_dir) else []
+    grids = _epochs_to_show([name for name in grids if re.fullmatch(r"epoch_\d+\.png", name)])
+    if grids:
+        epochs = [str(int(name[len("epoch_") : -len(".png")])) for name in grids]
+        images = [f"![samples after epoch {epoch}]({figures.add(os.path.join(samples_dir, name), run.name, name)})"
+                  for epoch, name in zip(epochs, grids)]  # fmt: skip
+        lines += ["Samples of the same latents over training:", ""]
+        lines += [_table([f"epoch {epoch}" for epoch in epochs], [images]), ""]
+    explore_dir = os.path.join(run.directory, "explore")
+    studies = (
+        sorted(name for name in os.listdir(explore_dir) if name.endswith(".png")) if os.path.isdir(explore_dir) else []
+    )
+    for name in studies:
+        study = name[: -len(".png")]
+        lines += [
+            f"Study `{study}`:",
+            "",
+            f"![{study} study of {run.name}]({figures.add(os.path.join(explore_dir, name), run.name, 'explore_' + name)})",
+            "",
+        ]
+    if run.evaluation:
+        evaluated = run.evaluation
+        lines.append(
+            f"Evaluated (`--mode=eval`) at checkpoint {evaluated.get('checkpoint')} after {evaluated.get('epochs')} "
+            f"epoch(s), on {evaluated.get('data_source', '?')}; see the tables above."
+        )
+        for metric, reason in evaluated.get("skipped", {}).items():
+            lines.append(f"Not evaluated: {metric} ({reason}).")
+        lines.append("")
+    return lines
+
+
+def _divergence_section(run, figures):
+    results = run.divergence
+    lines = [f"### {run.name}", "", f"`{run.directory}`", ""]
+    figure = os.path.join(run.directory, "divergence.png")
+    if os.path.exists(figure):
+        lines += [f"![divergence estimates of {run.name}]({figures.add(figure, run.name, 'divergence.png')})", ""]
+    kinds = [key for key in results if key != "theta" and not key.endswith("_closed_form")]
+    header = ["θ"] + [title for kind in kinds for title in (f"{kind} (critic)", f"{kind} (closed form)")]
+    rows = []
+    for index, theta in enumerate(results["theta"]):
+        row = [_format(theta, 2)]
+        for kind in kinds:
+            row += [
+                _format(results[kind][index], 3),
+                _format(results.get(f"{kind}_closed_form", [None] * (index + 1))[index], 3),
+            ]
+        rows.append(row)
+    lines += [_table(header, rows), ""]
+    return lines
+
+
+def build_report(run_dirs, report_file, verdicts=None, title="keras_gen report"):
+    """Writes the report of `run_dirs` to `report_file` (figures in a folder beside it); returns its path.
+
+    Args:
+        run_dirs: training run directories and/or `--mode=divergence` output directories.
+        report_file: the Markdown file to write.
+        verdicts: optional Markdown file of hand-written conclusions, included under its own heading.
+        title: the report's first heading.
+    """
+    if not run_dirs:
+        raise errors.UserError("--runs is empty; expected run directories separated by commas")
+    if verdicts is not None and not os.path.isfile(verdicts):
+        raise errors.UserError(f"--verdicts={verdicts} does not exist; expected a Markdown file")
+    runs = [_read_run(directory, name) for directory, name in zip(run_dirs, _unique_names(run_dirs))]
+    figures = _Figures(report_file)
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated on {datetime.datetime.now().isoformat(timespec='minutes')} by `python run.py --mode=report "
+        f"--runs={','.join(run_dirs)}`. Every number and figure below is read from the run directories"
+        + (", except the section *Verdicts*, which is written by hand." if verdicts else "."),
+        "",
+    ]
+    machines = sorted({run.record.get("machine") for run in runs if run.record.get("machine")})
+    versions = [run.record.get("versions") for run in runs if run.record.get("versions")]
+    if machines:
+        lines += ["Machine: " + "; ".join(machines) + ".", ""]
+    if versions:
+        lines += ["Libraries: " + ", ".join(f"{name} {value}" for name, value in sorted(versions[0].items())) + ".", ""]
+    lines += _summary_section(runs)
+    lines += ["## Each run", ""]
+    for run in runs:
+        lines += _training_section(run, figures) if run.kind == "training" else _divergence_section(run, figures)
+    if verdicts:
+        with open(verdicts, encoding="utf-8") as stream:
+            text = stream.read().strip()
+        lines += ["## Verdicts", "", "*Written by hand from the evidence above; not generated.*", "", text, ""]
+    io_utils.write_text(report_file, "\n".join(lines).rstrip() + "\n")
+    return report_file
+
+
+if __name__ == "__main__":
+    from keras_gen import cli
+
+    cli.run(mode="report")

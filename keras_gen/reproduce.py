@@ -1,0 +1,166 @@
+"""One command per experiment of the original material (../shared/seeds), ending in its report.
+
+    python run.py --mode=reproduce --experiment=wgan_latents                  # this machine's budget
+    python run.py --mode=reproduce --experiment=wgan_latents --budget=full    # the original budget (a GPU)
+
+An experiment is a list of ordinary keras_gen commands (train from a preset in flags/, then eval,
+explore, divergence), run one after the other as separate processes, exactly as a user would type
+them; then `--mode=report` gathers the runs into `<out_dir>/report.md`. Run again after an
+interruption, it resumes the training runs where they stopped (`--resume`) and redoes the rest.
+
+`dataset_args` (e.g. `--dataset=fashion_mnist`) replace an experiment's own dataset where that one
+cannot be had: every training command gets them after its preset, so they win.
+"""
+
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+
+from keras_gen import errors
+from keras_gen import report
+
+BUDGETS = ("cpu", "full")
+FLAGS_DIR = "flags"
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One command: `mode` on run `run` (a folder name inside the experiment's directory)."""
+
+    mode: str  # train, eval, explore or divergence
+    run: str
+    args: tuple = ()  # for train: the preset's name first, then flags
+    cpu_args: tuple = ()  # added at the cpu budget only
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    source: str  # the file of ../shared/seeds it reproduces
+    finding: str  # what the original material reports, in one line
+    steps: tuple
+
+
+def _grid_cpu(model):
+    # 2-core CPU: a few minutes per run. The WGAN's step consumes critic_steps batches.
+    return ("--epochs=5", "--steps_per_epoch=40" if model == "wgan" else "--steps_per_epoch=200", "--grid_size=36")
+
+
+def _train(run, preset, *args, cpu=None, model=None):
+    return Step("train", run, (preset, *args), tuple(cpu if cpu is not None else _grid_cpu(model)))
+
+
+EXPERIMENTS = {
+    "report_grid": Experiment(
+        "004_generative_models_report.pdf",
+        "VAE, GAN and WGAN at 16/32/64 pixels and z 2/20/100: samples improve over training; the WGAN's "
+        "Wasserstein estimate falls while the GAN's discriminator loss hovers; K = 3 discriminator steps at 64x64",
+        (
+            _train("vae_x32_z100", "vae_x32_z100", model="vae"),
+            _train("gan_x32_z100", "gan_x32_z100", model="gan"),
+            _train("wgan_x32_z100", "wgan_x32_z100", model="wgan"),
+            _train("gan_x64_z100_k3", "gan_x64_z100", "--d_steps=3", cpu=("--epochs=4", "--steps_per_epoch=60")),
+        ),
+    ),
+    "binarized_mnist_vae": Experiment(
+        "000_wgan_vae_notebook.ipynb",
+        "a VAE with a Bernoulli decoder on binarized MNIST: the negative ELBO falls; test ELBO and IWAE NLL in nats",
+        (
+            _train("vae_binarized", "vae_binarized_mnist", cpu=("--epochs=5", "--steps_per_epoch=300")),
+            Step("eval", "vae_binarized", ("--metrics=likelihood",), ("--num_samples=1000", "--iw_samples=1000")),
+        ),
+    ),
+    "divergences": Experiment(
+        "000_wgan_vae_notebook.ipynb",
+        "critic estimates of the squared Hellinger and Wasserstein distances between two parallel lines follow "
+        "the closed forms against theta",
+        (Step("divergence", "parallel_lines"),),
+    ),
+    "wgan_latents": Experiment(
+        "000_wgan_vae_notebook.ipynb",
+        "a WGAN on SVHN: perturbing one latent dimension (epsilon -5 to 4) changes one aspect of the image; "
+        "latent interpolation moves between images, pixel interpolation cross-fades",
+        (
+            _train("wgan", "wgan_svhn", cpu=("--epochs=8", "--steps_per_epoch=50", "--grid_size=36")),
+            Step("explore", "wgan", ("--study=traverse", "--dims=0,1,2,3,4,5")),
+            Step("explore", "wgan", ("--study=interpolate",)),
+        ),
+    ),
+    "vae_ablations": Experiment(
+        "001_vae_experiments.ipynb",
+        "vanilla, 2-latent, no-KL and no-reconstruction VAEs: posterior samples, single-dimension changes, "
+        "mixing two digits, 2-D transitions, scatter plots by class; more latents give noisier samples",
+        tuple(
+            step
+            for run, preset in (
+                ("mlp_vae_z20", "mlp_vae_z20"),
+                ("mlp_vae_z2", "mlp_vae_z2"),
+                ("no_kl_z2", "vae_no_kl_z2"),
+                ("no_reconstruction_z2", "vae_no_reconstruction_z2"),
+            )
+            for step in (
+                _train(run, preset, cpu=("--epochs=5", "--steps_per_epoch=200", "--grid_size=36")),
+                Step("explore", run, ("--study=reconstruct",)),
+                Step("explore", run, ("--study=scatter",), ("--num_samples=2000",)),
+                *((Step("explore", run, ("--study=manifold",)),) if run.endswith("z2") else ()),
+                *(
+                    (Step("explore", run, ("--study=interpolate",)), Step("explore", run, ("--study=traverse",)))
+                    if run == "mlp_vae_z20"
+                    else ()
+                ),  # fmt: skip
+            )
+        ),
+    ),
+    "lstm_vae": Experiment(
+        "002_lstm_vae.ipynb",
+        "a VAE with an LSTM encoder over image rows: 100 generated images, the ELBO and KL curves",
+        (
+            _train("lstm_vae", "lstm_vae_mnist", "--grid_size=100", cpu=("--epochs=5", "--steps_per_epoch=150")),
+            Step("eval", "lstm_vae", ("--metrics=likelihood",), ("--num_samples=1000", "--iw_samples=200")),
+        ),
+    ),
+}
+
+
+def command(step, run_dir, budget, dataset_args=()):
+    """The argument list (after `python run.py`) of one step."""
+    args = [f"--mode={step.mode}", f"--out_dir={run_dir}"]
+    if step.mode == "train":
+        preset, *rest = step.args
+        args += [f"--flagfile={os.path.join(FLAGS_DIR, preset + '.cfg')}", *rest, *dataset_args, "--noexport"]
+        if os.path.exists(os.path.join(run_dir, "config.json")):
+            args.append("--resume")
+    else:
+        args += list(step.args)
+    if budget == "cpu":
+        args += list(step.cpu_args)
+    return args
+
+
+def reproduce(experiment, out_dir=None, budget="cpu", dataset_args=()):
+    """Runs every step of `experiment` and writes its report; returns the report's path."""
+    if experiment not in EXPERIMENTS:
+        raise errors.UserError(f"--experiment={experiment}; expected one of {', '.join(EXPERIMENTS)}")
+    if budget not in BUDGETS:
+        raise errors.UserError(f"--budget={budget}; expected one of {', '.join(BUDGETS)}")
+    if not os.path.isdir(FLAGS_DIR):
+        raise errors.UserError(f"no {FLAGS_DIR}/ folder here ({os.getcwd()}); run from keras_gen's checkout")
+    spec = EXPERIMENTS[experiment]
+    out_dir = out_dir or os.path.join("runs", "reproduce", experiment)
+    run_dirs = []
+    for step in spec.steps:
+        run_dir = os.path.join(out_dir, step.run)
+        if run_dir not in run_dirs:
+            run_dirs.append(run_dir)
+        args = command(step, run_dir, budget, dataset_args)
+        print(f"[{experiment}] python run.py {shlex.join(args)}", flush=True)
+        finished = subprocess.run([sys.executable, "-m", "keras_gen", *args], check=False)
+        if finished.returncode != 0:
+            raise errors.TrainingError(
+                f"[{experiment}] `python run.py {shlex.join(args)}` failed (exit {finished.returncode}); "
+                "fix it and run the same --mode=reproduce command again: finished steps are resumed"
+            )
+    return report.build_report(
+        run_dirs, os.path.join(out_dir, "report.md"), title=f"Reproduction: {experiment} ({spec.source})"
+    )
