@@ -20,6 +20,11 @@ import sys
 _QUIET_START = "TF_CPP_MIN_LOG_LEVEL" not in os.environ and not any(
     argument == "-v" or argument.startswith(("--verbosity", "-v=")) for argument in sys.argv[1:]
 )
+# What keras_gen sets in the environment itself; a child process it starts (--mode=reproduce) must not
+# take these for the user's own settings.
+ENVIRONMENT_SET_HERE = tuple(
+    name for name in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL") if name not in os.environ
+)
 # oneDNN is off by default on AMD CPUs; turning it on made tf.function training steps 2.1-2.5x
 # faster on our reference machine (../shared/STACK_NOTES.md). It only takes effect if set before
 # TensorFlow is first imported, and a user's own setting wins.

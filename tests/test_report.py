@@ -141,3 +141,15 @@ def test_every_reproduction_step_is_a_valid_command_from_an_existing_preset(monk
 def test_reproduce_needs_an_experiment(main_in_process):
     status, lines = main_in_process("--mode=reproduce")
     assert status == 2 and len(lines) == 1 and "--mode=reproduce needs --experiment" in lines[0], lines
+
+
+def test_reproduction_steps_start_as_quietly_as_a_user_typed_them():
+    # The parent sets TF_CPP_MIN_LOG_LEVEL for itself; passed on, the child would take it for the user's
+    # own setting and print TensorFlow's start-up lines.
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import os, keras_gen.reproduce as r; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], 'TF_CPP_MIN_LOG_LEVEL' in r._child_environment())"
+    printed = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    assert printed.stdout.split() == ["1", "False"]
