@@ -53,7 +53,7 @@ def _train(run, preset, *args, cpu=None, model=None):
 
 EXPERIMENTS = {
     "report_grid": Experiment(
-        "004_generative_models_report.pdf",
+        "004_d7c2cb6154adfa33.txt",
         "VAE, GAN and WGAN at 16/32/64 pixels and z 2/20/100: samples improve over training; the WGAN's "
         "Wasserstein estimate falls while the GAN's discriminator loss hovers; K = 3 discriminator steps at 64x64",
         (
@@ -69,7 +69,7 @@ EXPERIMENTS = {
         ),
     ),
     "binarized_mnist_vae": Experiment(
-        "000_wgan_vae_notebook.ipynb",
+        "000_e4f9fb568d21cdc1.txt",
         "a VAE with a Bernoulli decoder on binarized MNIST: the negative ELBO falls; test ELBO and IWAE NLL in nats",
         (
             _train("vae_binarized", "vae_binarized_mnist", cpu=("--epochs=5", "--steps_per_epoch=300")),
@@ -77,13 +77,13 @@ EXPERIMENTS = {
         ),
     ),
     "divergences": Experiment(
-        "000_wgan_vae_notebook.ipynb",
+        "000_e4f9fb568d21cdc1.txt",
         "critic estimates of the squared Hellinger and Wasserstein distances between two parallel lines follow "
         "the closed forms against theta",
         (Step("divergence", "parallel_lines"),),
     ),
     "wgan_latents": Experiment(
-        "000_wgan_vae_notebook.ipynb",
+        "000_e4f9fb568d21cdc1.txt",
         "a WGAN on SVHN: perturbing one latent dimension (epsilon -5 to 4) changes one aspect of the image; "
         "latent interpolation moves between images, pixel interpolation cross-fades",
         (
@@ -94,7 +94,7 @@ EXPERIMENTS = {
         ),
     ),
     "vae_ablations": Experiment(
-        "001_vae_experiments.ipynb",
+        "001_835853c7f2d16869.txt",
         "vanilla, 2-latent, no-KL and no-reconstruction VAEs: posterior samples, single-dimension changes, "
         "mixing two digits, 2-D transitions, scatter plots by class; more latents give noisier samples",
         tuple(
@@ -119,7 +119,7 @@ EXPERIMENTS = {
         ),
     ),
     "lstm_vae": Experiment(
-        "002_lstm_vae.ipynb",
+        "002_a6845304329e9d40.txt",
         "a VAE with an LSTM encoder over image rows: 100 generated images, the ELBO and KL curves",
         (
             _train("lstm_vae", "lstm_vae_mnist", "--grid_size=100", cpu=("--epochs=5", "--steps_per_epoch=150")),
