@@ -29,7 +29,7 @@ FLAGS_DIR = "flags"
 class Step:
     """One command: `mode` on run `run` (a folder name inside the experiment's directory)."""
 
-    mode: str  # train, eval, explore or divergence
+    mode: str  # train, eval, explore, divergence or train_classifier
     run: str
     args: tuple = ()  # for train: the preset's name first, then flags
     cpu_args: tuple = ()  # added at the cpu budget only
@@ -91,6 +91,9 @@ EXPERIMENTS = {
             _train("wgan", "wgan_svhn", cpu=("--epochs=40", "--steps_per_epoch=100", "--grid_size=36")),
             Step("explore", "wgan", ("--study=traverse", "--dims=0,1,2,3,4,5")),
             Step("explore", "wgan", ("--study=interpolate",)),
+            # FID/KID/precision/recall need the dataset's own feature classifier (the data as the run's).
+            Step("train_classifier", "wgan", ("--dataset=svhn",)),
+            Step("eval", "wgan", ("--metrics=sample_quality",), ("--num_samples=2000",)),
         ),
     ),
     "vae_ablations": Experiment(
@@ -131,6 +134,8 @@ EXPERIMENTS = {
 
 def command(step, run_dir, budget, dataset_args=()):
     """The argument list (after `python run.py`) of one step."""
+    if step.mode == "train_classifier":  # Saved by dataset under saved_models/feature_nets, not in the run.
+        return [f"--mode={step.mode}", *step.args, *dataset_args]
     args = [f"--mode={step.mode}", f"--out_dir={run_dir}"]
     if step.mode == "train":
         preset, *rest = step.args
