@@ -178,6 +178,19 @@ def _training_facts(run):
     }
 
 
+def _link(run):
+    return f"[{run.name}](#{anchor(run.name)})"
+
+
+def _describe_feature_net(net):
+    accuracy = net.get("test_accuracy")
+    return (
+        f"{net.get('kind', '?')} ({net.get('dataset', '?')}"
+        + (f", test accuracy {accuracy:.3f}" if isinstance(accuracy, float) else "")
+        + f", sha256 {str(net.get('sha256', ''))[:12]})"
+    )
+
+
 def _summary_section(runs):
     training = [run for run in runs if run.kind == "training"]
     lines = ["## Runs", ""]
@@ -187,7 +200,7 @@ def _summary_section(runs):
             facts = _training_facts(run)
             rows.append(
                 [
-                    f"[{run.name}](#{anchor(run.name)})",
+                    _link(run),
                     facts["model"],
                     facts["dataset"],
                     f"{facts['image_size']}×{facts['image_size']}",
@@ -206,7 +219,7 @@ def _summary_section(runs):
         for run in likelihood:
             group = run.evaluation["likelihood"]
             cells = [
-                f"[{run.name}](#{anchor(run.name)})",
+                _link(run),
                 run.evaluation.get("dataset"),
                 _format(group.get("num_images")),
             ]
@@ -223,11 +236,10 @@ def _summary_section(runs):
         rows = []
         for run in quality:
             group = run.evaluation["sample_quality"]
-            net = group.get("feature_net", {})
-            network = f"{net.get('kind', '?')} ({net.get('dataset', '?')}, sha256 {str(net.get('sha256', ''))[:12]})"
+            network = _describe_feature_net(group.get("feature_net", {}))
             for label, values in (("generated", group), ("floor", group.get("real_train_vs_test", {}))):
                 rows.append(
-                    [f"[{run.name}](#{anchor(run.name)})", label]
+                    [_link(run), label]
                     + [_format(values.get(key)) for key, _ in _QUALITY_COLUMNS]
                     + [_format(group.get("num_generated")), network]
                 )
@@ -291,6 +303,9 @@ def _training_section(run, figures):
             f"Evaluated (`--mode=eval`) at checkpoint {evaluated.get('checkpoint')} after {evaluated.get('epochs')} "
             f"epoch(s), on {evaluated.get('data_source', '?')}; see the tables above."
         )
+        net = evaluated.get("sample_quality", {}).get("feature_net", {})
+        if net.get("data_source"):
+            lines.append(f"Its feature network ({_describe_feature_net(net)}) was trained on {net['data_source']}.")
         for metric, reason in evaluated.get("skipped", {}).items():
             lines.append(f"Not evaluated: {metric} ({reason}).")
         lines.append("")
