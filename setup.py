@@ -12,6 +12,8 @@ INSTALL_REQUIRES = [
     "tensorboard>=2.20,<2.22",
     "numpy>=1.26,<3",
     "matplotlib>=3.8,<4",
+    # The report's 256-colour figures (matplotlib needs it too).
+    "pillow>=10,<14",
     "absl-py>=2.1,<3",
     # tfds imports it when it downloads a dataset but does not declare it.
     "importlib_resources>=6,<7",

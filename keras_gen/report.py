@@ -7,8 +7,8 @@ The report holds, for every run directory: the command that reproduces it, the m
 versions it ran on, its final metrics, its training curves, its sample grids over training, its
 latent-space studies and its `--mode=eval` metrics (likelihoods; FID/KID/precision/recall with the
 feature network named). Divergence studies (`--mode=divergence` directories) add their figure and
-their estimates beside the closed forms. Figures are copied into a folder beside the Markdown file,
-so the report moves as one piece.
+their estimates beside the closed forms. Figures are copied, as 256-colour PNGs, into a folder beside
+the Markdown file, so the report moves as one piece.
 
 Every number in the report is read from the run directories. Hand-written conclusions come only from
 `--verdicts=FILE`, included under a heading that says so.
@@ -20,7 +20,8 @@ import datetime
 import math
 import os
 import re
-import shutil
+
+import PIL.Image
 
 from keras_gen import errors
 from keras_gen import io_utils
@@ -151,8 +152,11 @@ class _Figures:
         relative = f"{self.folder}/{run_name}/{name}"
         destination = os.path.join(self.root, relative)
         os.makedirs(os.path.dirname(destination), exist_ok=True)
-        with open(source, "rb") as stream, io_utils.atomic_open(destination, "wb") as copy:
-            shutil.copyfileobj(stream, copy)
+        # 256-colour PNGs: a third of the size of matplotlib's RGBA, so a report with a hundred figures
+        # can live in a repository; grey figures lose nothing, colour samples a little depth.
+        image = PIL.Image.open(source).convert("RGB").quantize(256)
+        with io_utils.atomic_open(destination, "wb") as copy:
+            image.save(copy, format="PNG", optimize=True)
         return relative
 
 
