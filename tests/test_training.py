@@ -113,3 +113,22 @@ def test_train_leaves_the_config_it_was_given_unchanged(npz_path, tmp_path):
     before = dataclasses.asdict(config)
     trainer.train(config)
     assert dataclasses.asdict(config) == before  # likelihood stays "auto", learning_rate None
+
+
+def test_metrics_log_plots_only_the_metrics_that_moved(tmp_path, monkeypatch):
+    from keras_gen import plotting
+    from keras_gen.training import callbacks
+
+    plotted = []
+    monkeypatch.setattr(plotting, "plot_training_curves", lambda rows, path, title=None: plotted.append(rows))
+    log = callbacks.MetricsLog(str(tmp_path / "metrics.csv"), str(tmp_path / "curves.png"), images_per_step=4)
+    for epoch, (loss, skipped) in enumerate([(3.0, 0.0), (2.0, 1.0)]):
+        log.on_epoch_begin(epoch)
+        log.on_train_batch_end(0)
+        logs = {"loss": loss, "gradient_penalty": 0.0, "skipped_updates": skipped, "val_loss": loss + 1}
+        log.on_epoch_end(epoch, dict(logs, val_gradient_penalty=0.0, val_skipped_updates=0.0))
+    # The first epoch: loss only; once an update was skipped, its panel appears; a penalty of 0 never.
+    assert set(plotted[0][0]) == {"epoch", "loss", "val_loss"}
+    assert set(plotted[1][0]) == {"epoch", "loss", "val_loss", "skipped_updates"}
+    rows = callbacks.read_metrics_csv(str(tmp_path / "metrics.csv"))
+    assert "gradient_penalty" in rows[0] and "val_skipped_updates" not in rows[0]

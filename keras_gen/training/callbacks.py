@@ -72,9 +72,11 @@ class MetricsLog(keras.callbacks.Callback):
             row["images_per_second"] = self._steps * self.images_per_step / seconds
         self.rows.append(row)
         self._write_csv()
-        hidden = {"epoch_seconds", "images_per_second"}
-        if not any(row.get("skipped_updates") for row in self.rows):
-            hidden.add("skipped_updates")  # A panel of zeros; shown once an update has been skipped.
+        # A panel of zeros says nothing (skipped_updates of a healthy run, a clipped WGAN's gradient
+        # penalty); such a metric stays in the CSV and gets its panel once it moves.
+        hidden = {"epoch_seconds", "images_per_second"} | {
+            key for key in row if key != "epoch" and not any(other.get(key) for other in self.rows)
+        }
         curves = [{key: value for key, value in row.items() if key not in hidden} for row in self.rows]
         plotting.plot_training_curves(curves, self.plot_path, title=self.title)
 
