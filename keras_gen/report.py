@@ -25,10 +25,12 @@ import PIL.Image
 
 from keras_gen import errors
 from keras_gen import io_utils
+from keras_gen.evaluation import evaluate
+from keras_gen.training import trainer
 
-CONFIG_FILE = "config.json"  # trainer.CONFIG_FILE; not imported, so that a report needs no TensorFlow.
+CONFIG_FILE = trainer.CONFIG_FILE
 METRICS_CSV = "metrics.csv"
-EVAL_FILE = "metrics.json"
+EVAL_FILE = evaluate.METRICS_FILE
 DIVERGENCE_FILE = "divergence.json"
 # Sample grids shown per run: the first epoch, the last, and evenly spaced ones between.
 GRIDS_SHOWN = 4
@@ -127,8 +129,6 @@ def _table(header, rows):
 
 def reproduction_command(config):
     """`python run.py ...` with every setting of `config` (a config.json "config") that is not the default."""
-    from keras_gen.training import trainer  # Only for its defaults; imported here to keep the report light.
-
     defaults = dataclasses.asdict(trainer.TrainConfig())
     parts = ["python run.py"]
     for name, value in config.items():
