@@ -357,7 +357,7 @@ def build_report(run_dirs, report_file, verdicts=None, title="keras_gen report")
         "",
         f"Generated on {datetime.datetime.now().isoformat(timespec='minutes')} by `python run.py --mode=report "
         f"--runs={','.join(run_dirs)}`. Every number and figure below is read from the run directories"
-        + (", except the section *Verdicts*, which is written by hand." if verdicts else "."),
+        + (", except the section [Verdicts](#verdicts), which is written by hand." if verdicts else "."),
         "",
     ]
     machines = sorted({run.record.get("machine") for run in runs if run.record.get("machine")})
