@@ -95,6 +95,8 @@ def test_tfds_without_internet_fails_at_once_instead_of_retrying_for_minutes(tmp
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     with pytest.raises(errors.DataNotFoundError) as raised:
         datasets.load("svhn", 32, debian_root=str(tmp_path / "nowhere"))

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import socket
 import urllib.parse
+import urllib.request
 
 import numpy as np
 
@@ -127,8 +128,8 @@ def _check_reachable(url, tfds_name):
     """Without internet tfds retries every file for minutes, printing as it goes; a name lookup of the
     dataset's home says the same at once."""
     host = urllib.parse.urlparse(url or "").hostname
-    if not host:
-        return
+    if not host or urllib.request.getproxies():
+        return  # Behind a proxy the host need not resolve here; tfds' own attempt decides.
     try:
         socket.getaddrinfo(host, None)
     except OSError:
