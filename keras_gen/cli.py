@@ -206,6 +206,7 @@ flags.DEFINE_string(
     "reports/report_<time>.md.",
 )
 flags.DEFINE_string("verdicts", None, "--mode=report: a Markdown file of hand-written conclusions to include.")
+flags.DEFINE_string("report_title", report.DEFAULT_TITLE, "--mode=report: the report's first heading.")
 flags.DEFINE_enum(
     "experiment", None, list(reproduce.EXPERIMENTS), "--mode=reproduce: which experiment of ../shared/seeds."
 )
@@ -303,7 +304,7 @@ def main(argv):
             report_file = FLAGS.report_file or os.path.join(
                 "reports", f"report_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
             )
-            report.build_report(FLAGS.runs or [], report_file, verdicts=FLAGS.verdicts)
+            report.build_report(FLAGS.runs or [], report_file, verdicts=FLAGS.verdicts, title=FLAGS.report_title)
             print(f"Wrote {report_file}")
         elif FLAGS.mode == "reproduce":
             if FLAGS.experiment is None:

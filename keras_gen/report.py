@@ -20,6 +20,7 @@ import datetime
 import math
 import os
 import re
+import shlex
 
 import PIL.Image
 
@@ -34,6 +35,7 @@ EVAL_FILE = evaluate.METRICS_FILE
 DIVERGENCE_FILE = "divergence.json"
 # Sample grids shown per run: the first epoch, the last, and evenly spaced ones between.
 GRIDS_SHOWN = 4
+DEFAULT_TITLE = "keras_gen report"
 # Training settings that are not flags of a reproduction (where it writes, how it shows progress).
 _NOT_IN_COMMAND = ("resume", "verbose")
 _LIKELIHOOD_COLUMNS = (("neg_elbo", "negative ELBO"), ("iwae_nll", "IWAE NLL"), ("kl", "KL"))
@@ -337,7 +339,7 @@ def _divergence_section(run, figures):
     return lines
 
 
-def build_report(run_dirs, report_file, verdicts=None, title="keras_gen report"):
+def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE):
     """Writes the report of `run_dirs` to `report_file` (figures in a folder beside it); returns its path.
 
     Args:
@@ -351,12 +353,15 @@ def build_report(run_dirs, report_file, verdicts=None, title="keras_gen report")
     if verdicts is not None and not os.path.isfile(verdicts):
         raise errors.UserError(f"--verdicts={verdicts} does not exist; expected a Markdown file")
     runs = [_read_run(directory, name) for directory, name in zip(run_dirs, _unique_names(run_dirs))]
+    command = ["python", "run.py", "--mode=report", f"--runs={','.join(run_dirs)}", f"--report_file={report_file}"]
+    command += [f"--verdicts={verdicts}"] if verdicts else []
+    command += [f"--report_title={title}"] if title != DEFAULT_TITLE else []
     figures = _Figures(report_file)
     lines = [
         f"# {title}",
         "",
-        f"Generated on {datetime.datetime.now().isoformat(timespec='minutes')} by `python run.py --mode=report "
-        f"--runs={','.join(run_dirs)}`. Every number and figure below is read from the run directories"
+        f"Generated on {datetime.datetime.now().isoformat(timespec='minutes')} by `{shlex.join(command)}`. "
+        "Every number and figure below is read from the run directories"
         + (", except the section [Verdicts](#verdicts), which is written by hand." if verdicts else "."),
         "",
     ]
