@@ -339,7 +339,7 @@ def _divergence_section(run, figures):
     return lines
 
 
-def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE):
+def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE, claim=None):
     """Writes the report of `run_dirs` to `report_file` (figures in a folder beside it); returns its path.
 
     Args:
@@ -347,6 +347,7 @@ def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE):
         report_file: the Markdown file to write.
         verdicts: optional Markdown file of hand-written conclusions, included under its own heading.
         title: the report's first heading.
+        claim: what the reproduced material reports, quoted under the title (--mode=reproduce).
     """
     if not run_dirs:
         raise errors.UserError("--runs is empty; expected run directories separated by commas")
@@ -365,6 +366,8 @@ def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE):
         + (", except the section [Verdicts](#verdicts), which is written by hand." if verdicts else "."),
         "",
     ]
+    if claim:
+        lines += [f"The original reports: {claim}.", ""]
     machines = sorted({run.record.get("machine") for run in runs if run.record.get("machine")})
     versions = [run.record.get("versions") for run in runs if run.record.get("versions")]
     if machines:

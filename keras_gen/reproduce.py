@@ -186,5 +186,8 @@ def reproduce(experiment, out_dir=None, budget="cpu", dataset_args=()):
                 "fix it and run the same --mode=reproduce command again: finished steps are resumed"
             )
     return report.build_report(
-        run_dirs, os.path.join(out_dir, "report.md"), title=f"Reproduction: {experiment} ({spec.source})"
+        run_dirs,
+        os.path.join(out_dir, "report.md"),
+        title=f"Reproduction: {experiment} ({spec.source})",
+        claim=spec.finding,
     )

@@ -153,3 +153,23 @@ def test_reproduction_steps_start_as_quietly_as_a_user_typed_them():
     code = "import os, keras_gen.reproduce as r; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], 'TF_CPP_MIN_LOG_LEVEL' in r._child_environment())"
     printed = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     assert printed.stdout.split() == ["1", "False"]
+
+
+def test_reproduce_runs_each_step_as_a_command_and_ends_in_its_report(tmp_path, monkeypatch, main_in_process):
+    from keras_gen import reproduce
+
+    tiny = reproduce.Experiment(
+        "000_e4f9fb568d21cdc1.txt",
+        "the two estimates follow their closed forms",
+        (reproduce.Step("divergence", "lines", ("--thetas=0,0.5", "--divergence_steps=3")),),
+    )
+    monkeypatch.setitem(reproduce.EXPERIMENTS, "divergences", tiny)
+    monkeypatch.chdir(os.path.join(os.path.dirname(__file__), ".."))  # Presets are found from the checkout.
+    status, lines = main_in_process("--mode=reproduce", "--experiment=divergences", f"--out_dir={tmp_path}")
+    assert status == 0, lines
+    assert io_utils.read_json(str(tmp_path / "lines" / "divergence.json"))["theta"] == [0.0, 0.5]
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("# Reproduction: divergences (000_e4f9fb568d21cdc1.txt)")
+    assert "The original reports: the two estimates follow their closed forms." in text
+    assert [row[0] for row in _table_rows(text, "θ")] == ["0", "0.5"]
+    assert f"[divergences] python run.py --mode=divergence --out_dir={tmp_path / 'lines'}" in main_in_process.stdout
