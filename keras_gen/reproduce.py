@@ -105,13 +105,14 @@ EXPERIMENTS = {
     ),
     "vae_ablations": Experiment(
         "001_835853c7f2d16869.txt",
-        "vanilla, 2-latent, no-KL and no-reconstruction VAEs: posterior samples, single-dimension changes, "
+        "vanilla, 2-latent, convolutional, no-KL and no-reconstruction VAEs: posterior samples, single-dimension changes, "
         "mixing two digits, 2-D transitions, scatter plots by class; more latents give noisier samples",
         tuple(
             step
             for run, preset in (
                 ("mlp_vae_z20", "mlp_vae_z20"),
                 ("mlp_vae_z2", "mlp_vae_z2"),
+                ("conv_vae_z20", "vae_x32_z20"),
                 ("no_kl_z2", "vae_no_kl_z2"),
                 ("no_reconstruction_z2", "vae_no_reconstruction_z2"),
             )
