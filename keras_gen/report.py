@@ -198,60 +198,69 @@ def _describe_feature_net(net):
 
 
 def _summary_section(runs):
+    """The tables across runs: what each trained, then test likelihoods and sample quality where evaluated."""
     training = [run for run in runs if run.kind == "training"]
     lines = ["## Runs", ""]
-    if training:
-        rows = []
-        for run in training:
-            facts = _training_facts(run)
-            rows.append(
-                [
-                    _link(run),
-                    facts["model"],
-                    facts["dataset"],
-                    f"{facts['image_size']}×{facts['image_size']}",
-                    facts["z_dim"],
-                    facts["epochs"],
-                    _format(facts["seconds"] / 60.0, 3),
-                    _format(facts["images_per_second"], 3),
-                ]
-            )
-        header = ["run", "model", "dataset", "image size", "z", "epochs", "minutes", "images/s (median epoch)"]
-        lines += [_table(header, rows), ""]
-    likelihood = [run for run in training if run.evaluation and "likelihood" in run.evaluation]
-    if likelihood:
-        lines += ["### Test likelihoods (nats per image, ± standard error)", ""]
-        rows = []
-        for run in likelihood:
-            group = run.evaluation["likelihood"]
-            cells = [
-                _link(run),
-                run.evaluation.get("dataset"),
-                _format(group.get("num_images")),
-            ]
-            for key, _ in _LIKELIHOOD_COLUMNS:
-                error = group.get(f"{key}_stderr")
-                cells.append(_format(group.get(key)) + (f" ± {error:.2g}" if error is not None else ""))
-            cells += [_format(group.get("iw_samples")), group.get("decoder_likelihood", "—")]
-            rows.append(cells)
-        header = ["run", "dataset", "test images", *(title for _, title in _LIKELIHOOD_COLUMNS), "k", "likelihood"]
-        lines += [_table(header, rows), ""]
-    quality = [run for run in training if run.evaluation and "sample_quality" in run.evaluation]
-    if quality:
-        lines += ["### Sample quality (generated vs test images; the floor: training vs test images)", ""]
-        rows = []
-        for run in quality:
-            group = run.evaluation["sample_quality"]
-            network = _describe_feature_net(group.get("feature_net", {}))
-            for label, values in (("generated", group), ("floor", group.get("real_train_vs_test", {}))):
-                rows.append(
-                    [_link(run), label]
-                    + [_format(values.get(key)) for key, _ in _QUALITY_COLUMNS]
-                    + [_format(group.get("num_generated")), network]
-                )
-        header = ["run", "images", *(title for _, title in _QUALITY_COLUMNS), "N", "feature network"]
-        lines += [_table(header, rows), ""]
+    for section in (_runs_table, _likelihood_table, _quality_table):
+        lines += section(training)
     return lines
+
+
+def _runs_table(training):
+    if not training:
+        return []
+    rows = []
+    for run in training:
+        facts = _training_facts(run)
+        rows.append(
+            [
+                _link(run),
+                facts["model"],
+                facts["dataset"],
+                f"{facts['image_size']}×{facts['image_size']}",
+                facts["z_dim"],
+                facts["epochs"],
+                _format(facts["seconds"] / 60.0, 3),
+                _format(facts["images_per_second"], 3),
+            ]
+        )
+    header = ["run", "model", "dataset", "image size", "z", "epochs", "minutes", "images/s (median epoch)"]
+    return [_table(header, rows), ""]
+
+
+def _likelihood_table(training):
+    evaluated = [run for run in training if run.evaluation and "likelihood" in run.evaluation]
+    if not evaluated:
+        return []
+    rows = []
+    for run in evaluated:
+        group = run.evaluation["likelihood"]
+        cells = [_link(run), run.evaluation.get("dataset"), _format(group.get("num_images"))]
+        for key, _ in _LIKELIHOOD_COLUMNS:
+            error = group.get(f"{key}_stderr")
+            cells.append(_format(group.get(key)) + (f" ± {error:.2g}" if error is not None else ""))
+        rows.append(cells + [_format(group.get("iw_samples")), group.get("decoder_likelihood", "—")])
+    header = ["run", "dataset", "test images", *(title for _, title in _LIKELIHOOD_COLUMNS), "k", "likelihood"]
+    return ["### Test likelihoods (nats per image, ± standard error)", "", _table(header, rows), ""]
+
+
+def _quality_table(training):
+    evaluated = [run for run in training if run.evaluation and "sample_quality" in run.evaluation]
+    if not evaluated:
+        return []
+    rows = []
+    for run in evaluated:
+        group = run.evaluation["sample_quality"]
+        network = _describe_feature_net(group.get("feature_net", {}))
+        for label, values in (("generated", group), ("floor", group.get("real_train_vs_test", {}))):
+            rows.append(
+                [_link(run), label]
+                + [_format(values.get(key)) for key, _ in _QUALITY_COLUMNS]
+                + [_format(group.get("num_generated")), network]
+            )
+    header = ["run", "images", *(title for _, title in _QUALITY_COLUMNS), "N", "feature network"]
+    title = "### Sample quality (generated vs test images; the floor: training vs test images)"
+    return [title, "", _table(header, rows), ""]
 
 
 def _final_metrics(rows):
