@@ -156,3 +156,52 @@ def scatter_by_class(points, labels, class_names, path, axes_names, title):
     figure.tight_layout()
     io_utils.save_figure(figure, path, dpi=100)
     plt.close(figure)
+
+
+def plot_grid_curves(series, path, ylabel, title):
+    """One panel per image size, one line per latent size: a metric against the epoch.
+
+    Args:
+        series: {image_size: {z_dim: (epochs, values)}}.
+    """
+    sizes = sorted(series)
+    figure, panels = plt.subplots(1, len(sizes), figsize=(max(4.2 * len(sizes), 6.0), 3.4), squeeze=False)
+    for panel, size in zip(panels.flat, sizes):
+        for z_dim, (epochs, values) in sorted(series[size].items()):
+            panel.plot(epochs, values, marker="o", label=f"z {z_dim}")
+        panel.set_title(f"{size}×{size}")
+        panel.set_xlabel("epoch")
+        panel.set_ylabel(ylabel)
+        panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
+
+
+def mosaic_of_figures(figures, path, row_labels, column_labels, title):
+    """Saved figures (PNG paths) side by side, figures[row][column] (None leaves a blank panel)."""
+    import PIL.Image
+
+    rows, columns = len(row_labels), len(column_labels)
+    figure, panels = plt.subplots(rows, columns, figsize=(2.8 * columns, 2.8 * rows + 0.4), squeeze=False)
+    for row in range(rows):
+        for column in range(columns):
+            panel = panels[row][column]
+            panel.set_xticks([])
+            panel.set_yticks([])
+            for side in panel.spines.values():
+                side.set_visible(False)
+            if figures[row][column] is not None:
+                with PIL.Image.open(figures[row][column]) as image:
+                    panel.imshow(np.asarray(image.convert("RGB")), interpolation="lanczos")
+            if row == 0:
+                panel.set_title(column_labels[column])
+            if column == 0:
+                panel.set_ylabel(row_labels[row])
+    figure.suptitle(title)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)

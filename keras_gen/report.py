@@ -21,11 +21,13 @@ import math
 import os
 import re
 import shlex
+import tempfile
 
 import PIL.Image
 
 from keras_gen import errors
 from keras_gen import io_utils
+from keras_gen import plotting
 from keras_gen.evaluation import evaluate
 from keras_gen.training import trainer
 
@@ -46,6 +48,29 @@ _QUALITY_COLUMNS = (
     ("recall", "recall"),
     ("inception_score_mean", "IS"),
 )
+# A grid: runs that differ only in image size and latent size (the report's 004 layout), compared by
+# the first of these metrics they log: what the original says of each family.
+_GRID_METRICS = (
+    ("neg_elbo", "negative ELBO (nats per image)"),
+    ("wasserstein", "Wasserstein estimate"),
+    ("critic_loss", "discriminator loss"),
+)
+# Settings that do not make two runs different experiments: the grid's axes, the budget, the paths.
+_NOT_AN_EXPERIMENT_SETTING = {
+    "image_size",
+    "z_dim",
+    "epochs",
+    "steps_per_epoch",
+    "grid_size",
+    "out_dir",
+    "data_dir",
+    "resume",
+    "verbose",
+    "checkpoint_every",
+    "export",
+    "export_dir",
+    "profile_batches",
+}
 
 
 @dataclasses.dataclass
@@ -161,6 +186,13 @@ class _Figures:
             image.save(copy, format="PNG", optimize=True)
         return relative
 
+    def make(self, run_name, name, draw):
+        """A figure drawn by `draw(path)` into the report's folder (as 256 colours, like the copies)."""
+        with tempfile.TemporaryDirectory() as scratch:
+            drawn = os.path.join(scratch, name)
+            draw(drawn)
+            return self.add(drawn, run_name, name)
+
 
 def _epochs_to_show(paths):
     if len(paths) <= GRIDS_SHOWN:
@@ -272,6 +304,103 @@ def _final_metrics(rows):
     return _table(["metric", "train (last epoch)", "test (last epoch)"], table)
 
 
+def _sample_grids(run):
+    """The run's sample grid files, epoch_NNNN.png, in epoch order."""
+    samples_dir = os.path.join(run.directory, "samples")
+    names = sorted(os.listdir(samples_dir)) if os.path.isdir(samples_dir) else []
+    return [os.path.join(samples_dir, name) for name in names if re.fullmatch(r"epoch_\d+\.png", name)]
+
+
+def _grids(training):
+    """Runs alike but for image size and z, as {(image_size, z_dim): run}; only those of 2 cells or more."""
+    groups = {}
+    for run in training:
+        config = run.record.get("config", {})
+        if not run.rows or "image_size" not in config or "z_dim" not in config:
+            continue
+        key = tuple(
+            sorted((name, repr(value)) for name, value in config.items() if name not in _NOT_AN_EXPERIMENT_SETTING)
+        )
+        groups.setdefault(key, {}).setdefault((config["image_size"], config["z_dim"]), run)
+    return [cells for cells in groups.values() if len(cells) >= 2]
+
+
+def _grid_section(training, figures):
+    """Per grid: the last epoch's samples as a mosaic, one curve per run, the last values in a table."""
+    grids = _grids(training)
+    if not grids:
+        return []
+    lines = [
+        "## Grids",
+        "",
+        "Runs alike but for the image size and the latent size, side by side: each one's last sample grid, "
+        "its curve of the metric the original discusses, and that metric's last value (train / test), "
+        "linked to the run's own section.",
+        "",
+    ]
+    titles = _unique_names(
+        [
+            f"{run.record['config']['model']} on {run.record['config']['dataset']}"
+            for run in (next(iter(cells.values())) for cells in grids)
+        ]
+    )
+    for title, cells in zip(titles, grids):
+        sizes = sorted({size for size, _ in cells})
+        z_dims = sorted({z_dim for _, z_dim in cells})
+        metric, label = next(
+            ((name, label) for name, label in _GRID_METRICS if any(name in run.rows[0] for run in cells.values())),
+            (None, None),
+        )
+        folder = "grid_" + anchor(title).replace("-", "_")
+        lines += [f"### {title}", ""]
+        if metric:
+            rows = []
+            for size in sizes:
+                row = [f"{size}×{size}"]
+                for z_dim in z_dims:
+                    run = cells.get((size, z_dim))
+                    last = run.rows[-1] if run else {}
+                    values = f"{_format(last.get(metric))} / {_format(last.get('val_' + metric))}"
+                    row.append(f"[{values}](#{anchor(run.name)})" if run else "—")
+                rows.append(row)
+            lines += [
+                f"Last epoch's {label}, train / test:",
+                "",
+                _table(["image size", *(f"z {z}" for z in z_dims)], rows),
+                "",
+            ]
+            series = {
+                size: {
+                    z_dim: ([row["epoch"] for row in run.rows], [row.get(metric, math.nan) for row in run.rows])
+                    for (run_size, z_dim), run in cells.items()
+                    if run_size == size
+                }
+                for size in sizes
+            }
+            curves = figures.make(
+                folder, "curves.png", lambda path: plotting.plot_grid_curves(series, path, label, title)
+            )
+            lines += [f"![{label} of each run of {title}]({curves})", ""]
+        finals = [
+            [(_sample_grids(cells[(size, z)]) or [None])[-1] if (size, z) in cells else None for z in z_dims]
+            for size in sizes
+        ]
+        if any(path for row in finals for path in row):
+            mosaic = figures.make(
+                folder,
+                "last_samples.png",
+                lambda path: plotting.mosaic_of_figures(
+                    finals,
+                    path,
+                    [f"{size}×{size}" for size in sizes],
+                    [f"z {z}" for z in z_dims],
+                    f"{title}: samples after the last epoch",
+                ),
+            )
+            lines += [f"![last samples of each run of {title}]({mosaic})", ""]
+    return lines
+
+
 def _training_section(run, figures):
     record, config = run.record, run.record.get("config", {})
     lines = [f"### {run.name}", "", f"`{run.directory}`", "", "```", reproduction_command(config), "```", ""]
@@ -291,13 +420,12 @@ def _training_section(run, figures):
     curves = os.path.join(run.directory, "training_curves.png")
     if os.path.exists(curves):
         lines += [f"![training curves of {run.name}]({figures.add(curves, run.name, 'training_curves.png')})", ""]
-    samples_dir = os.path.join(run.directory, "samples")
-    grids = sorted(os.listdir(samples_dir)) if os.path.isdir(samples_dir) else []
-    grids = _epochs_to_show([name for name in grids if re.fullmatch(r"epoch_\d+\.png", name)])
+    grids = _epochs_to_show(_sample_grids(run))
     if grids:
-        epochs = [str(int(name[len("epoch_") : -len(".png")])) for name in grids]
-        images = [f"![samples after epoch {epoch}]({figures.add(os.path.join(samples_dir, name), run.name, name)})"
-                  for epoch, name in zip(epochs, grids)]  # fmt: skip
+        names = [os.path.basename(path) for path in grids]
+        epochs = [str(int(name[len("epoch_") : -len(".png")])) for name in names]
+        images = [f"![samples after epoch {epoch}]({figures.add(path, run.name, name)})"
+                  for epoch, path, name in zip(epochs, grids, names)]  # fmt: skip
         lines += ["Samples of the same latents over training:", ""]
         lines += [_table([f"epoch {epoch}" for epoch in epochs], [images]), ""]
     explore_dir = os.path.join(run.directory, "explore")
@@ -384,6 +512,7 @@ def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE, clai
     if versions:
         lines += ["Libraries: " + ", ".join(f"{name} {value}" for name, value in sorted(versions[0].items())) + ".", ""]
     lines += _summary_section(runs)
+    lines += _grid_section([run for run in runs if run.kind == "training"], figures)
     lines += ["## Each run", ""]
     for run in runs:
         lines += _training_section(run, figures) if run.kind == "training" else _divergence_section(run, figures)

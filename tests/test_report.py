@@ -1,5 +1,6 @@
 """--mode=report: a report built from real (tiny) runs holds their numbers, figures and commands."""
 
+import csv
 import os
 import re
 
@@ -107,6 +108,44 @@ def test_reproduction_command_parses_back_to_the_same_config(tmp_path, finished_
     }
 
 
+def test_runs_alike_but_for_image_and_latent_size_are_set_side_by_side_as_a_grid(tmp_path, finished_runs):
+    # Three GANs alike but for (image size, z): a grid with one empty cell. The GAN of the fixture
+    # (z 3, 5 epochs) differs only in its budget, so it is a cell too; a GAN with another loss is not.
+    data_path = write_npz(str(tmp_path), (40, 16, 16, 1))
+    cells = {(16, 2): "gan_16_2", (32, 3): "gan_32_3"}
+    for (size, z_dim), name in cells.items():
+        trainer.train(
+            tiny_train_config(
+                data_path, tmp_path / name, model="gan", image_size=size, z_dim=z_dim, epochs=2, steps_per_epoch=1
+            )
+        )
+    trainer.train(
+        tiny_train_config(
+            data_path, tmp_path / "other_loss", model="gan", gan_loss="least_squares", epochs=1, steps_per_epoch=1
+        )
+    )
+    directories = [str(tmp_path / name) for name in cells.values()] + [finished_runs[1], str(tmp_path / "other_loss")]
+    text = open(report.build_report(directories, str(tmp_path / "R.md")), encoding="utf-8").read()
+
+    grids = text[text.index("## Grids") : text.index("## Each run")]
+    assert grids.count("\n### ") == 1 and "### gan on custom" in grids
+    rows = _table_rows(grids, "image size")
+    assert [row[0] for row in rows] == ["16×16", "32×32"]
+    header = next(line for line in grids.splitlines() if line.startswith("| image size |"))
+    assert header == "| image size | z 2 | z 3 |"
+    for (size, z_dim), name in {**cells, (16, 3): "gan_tiny"}.items():
+        directory = str(tmp_path / name) if name in cells.values() else finished_runs[1]
+        last = list(csv.DictReader(open(os.path.join(directory, "metrics.csv"))))[-1]
+        cell = rows[[16, 32].index(size)][1 + [2, 3].index(z_dim)]
+        expected = f"{report._format(float(last['critic_loss']))} / {report._format(float(last['val_critic_loss']))}"
+        assert cell == f"[{expected}](#{name})", cell
+    assert rows[1][1] == "—"  # 32×32 with z 2 was not run.
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", grids)
+    assert [os.path.basename(link) for link in figures] == ["curves.png", "last_samples.png"]
+    for link in figures:
+        assert os.path.isfile(os.path.join(tmp_path, link)), link
+
+
 def test_report_of_a_directory_that_is_not_a_run_is_one_line(tmp_path, main_in_process, finished_runs):
     (tmp_path / "empty").mkdir()
     status, lines = main_in_process(
@@ -173,3 +212,17 @@ def test_reproduce_runs_each_step_as_a_command_and_ends_in_its_report(tmp_path, 
     assert "The original reports: the two estimates follow their closed forms." in text
     assert [row[0] for row in _table_rows(text, "θ")] == ["0", "0.5"]
     assert f"[divergences] python run.py --mode=divergence --out_dir={tmp_path / 'lines'}" in main_in_process.stdout
+
+
+@pytest.mark.parametrize("budget", ["cpu", "full"])
+def test_the_report_grid_runs_every_cell_at_either_budget(budget):
+    from keras_gen import reproduce
+
+    steps = [step for step in reproduce.EXPERIMENTS["report_grid"].steps if budget in step.budgets]
+    cells = {f"{model}_x{size}_z{z}" for model in ("vae", "gan", "wgan") for size in (16, 32, 64) for z in (2, 20, 100)}
+    assert {step.run for step in steps} == cells | {"gan_x64_z100_k3"}
+    for step in steps:
+        command = reproduce.command(step, os.path.join("runs", step.run), budget)
+        assert (f"--flagfile={os.path.join('flags', step.args[0] + '.cfg')}" in command) and (
+            ("--epochs=" in " ".join(command)) == (budget == "cpu")  # The full budget is the preset's own.
+        ), command
