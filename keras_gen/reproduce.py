@@ -44,7 +44,7 @@ class Experiment:
 
 
 # The report's grid at the cpu budget: every cell, with steps scaled down as the image grows so that
-# each run takes a few minutes on 2 cores (about 45 minutes for the 28 runs on Fashion-MNIST). The
+# each run takes a few minutes on 2 cores (49 minutes for the 28 runs on Fashion-MNIST). The
 # WGAN's step consumes critic_steps + 1 batches, so it gets half the steps. 16 samples per grid keep
 # the report's figures small.
 _GRID_CPU_STEPS = {16: (4, 100), 32: (4, 60), 64: (3, 30)}  # image size: (epochs, steps per epoch)
