@@ -260,13 +260,17 @@ def _runs_table(training):
     return [_table(header, rows), ""]
 
 
+def _evaluated(training, group):
+    """(run, its metrics.json group) for the runs evaluated for `group`."""
+    return [(run, run.evaluation[group]) for run in training if run.evaluation and group in run.evaluation]
+
+
 def _likelihood_table(training):
-    evaluated = [run for run in training if run.evaluation and "likelihood" in run.evaluation]
+    evaluated = _evaluated(training, "likelihood")
     if not evaluated:
         return []
     rows = []
-    for run in evaluated:
-        group = run.evaluation["likelihood"]
+    for run, group in evaluated:
         cells = [_link(run), run.evaluation.get("dataset"), _format(group.get("num_images"))]
         for key, _ in _LIKELIHOOD_COLUMNS:
             error = group.get(f"{key}_stderr")
@@ -277,12 +281,11 @@ def _likelihood_table(training):
 
 
 def _quality_table(training):
-    evaluated = [run for run in training if run.evaluation and "sample_quality" in run.evaluation]
+    evaluated = _evaluated(training, "sample_quality")
     if not evaluated:
         return []
     rows = []
-    for run in evaluated:
-        group = run.evaluation["sample_quality"]
+    for run, group in evaluated:
         network = _describe_feature_net(group.get("feature_net", {}))
         for label, values in (("generated", group), ("floor", group.get("real_train_vs_test", {}))):
             rows.append(
