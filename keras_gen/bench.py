@@ -8,6 +8,8 @@ of seconds per epoch, training images per second and the test metrics after ever
 the dataset's trained classifier: feature extraction and each metric separately.
 `export` trains every model type for 2 steps, exports it, and times the export, measures the
 SavedModel's size and the latency of `sample(64)` from the reloaded SavedModel and in memory.
+`layers` times each doubling step of the DCGAN generators (issue 11) as TensorFlow's transposed
+convolution and as networks.matmul_conv's matrix product, forward and forward+backward.
 `throughput` measures training images per second in steady state inside one `fit`, through the
 trainer a user runs, and with `--peer` runs the PyTorch peer (../shared/peer) right after with the
 same settings, alternating `--rounds` times; one JSON line per measurement.
@@ -34,6 +36,7 @@ from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import sample_quality
 from keras_gen.export import saved_model
 from keras_gen.export import signatures
+from keras_gen.networks import matmul_conv
 from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
 from keras_gen.training import trainer
@@ -160,6 +163,47 @@ def export_table(arguments):
     print("| model | export s | SavedModel MB | sample(64) ms, reloaded | sample(64) ms, in memory |")
     print("|---|---:|---:|---:|---:|")
     print("\n".join(rows))
+
+
+# (input channels, output channels, input size) of every doubling step of the generators at 16-64 pixels.
+DOUBLING_SHAPES = [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 32, 32), (128, 1, 16), (128, 3, 16), (64, 3, 32)]
+
+
+def layer_table(arguments):
+    """One Markdown row per doubling shape: ms forward and forward+backward, convolution vs matrix product."""
+
+    def timings(convolve, inputs, kernel):
+        kernel = tf.Variable(kernel)
+
+        @tf.function
+        def forward_backward(inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(tf.square(convolve(inputs, kernel)))
+            return tape.gradient(loss, [inputs, kernel])
+
+        forward = tf.function(lambda inputs: convolve(inputs, kernel))
+        return [
+            _median_milliseconds(lambda: [t.numpy() for t in tf.nest.flatten(f(inputs))])
+            for f in (forward, forward_backward)
+        ]
+
+    def conv2d_transpose(inputs, kernel):
+        shape = (inputs.shape[0], 2 * inputs.shape[1], 2 * inputs.shape[2], kernel.shape[2])
+        return tf.nn.conv2d_transpose(inputs, kernel, shape, 2, padding="SAME")
+
+    print(f"Machine: {environment.machine_description()}, batch {arguments.batch_size}")
+    print("| in -> out channels | input size | convolution ms (fwd / fwd+bwd) | matrix product ms (fwd / fwd+bwd) |")
+    print("|---|---:|---:|---:|")
+    for in_channels, out_channels, size in DOUBLING_SHAPES:
+        inputs = tf.random.normal((arguments.batch_size, size, size, in_channels))
+        kernel = tf.random.normal((4, 4, out_channels, in_channels)) * 0.02
+        convolution = timings(conv2d_transpose, inputs, kernel)
+        product = timings(matmul_conv.conv_transpose_4x4_stride_2, inputs, kernel)
+        print(
+            f"| {in_channels} -> {out_channels} | {size}x{size} | {convolution[0]:.1f} / {convolution[1]:.1f} "
+            f"| {product[0]:.1f} / {product[1]:.1f} |"
+        )
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -296,7 +340,7 @@ def sample_quality_timing(arguments):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export", "throughput"]
+        "benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export", "throughput", "layers"]
     )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--steps_per_epoch", type=int, default=None)
@@ -323,6 +367,8 @@ def main(argv=None):
         return sample_quality_timing(arguments)
     if arguments.benchmark == "throughput":
         return throughput(arguments)
+    if arguments.benchmark == "layers":
+        return layer_table(arguments)
     if arguments.benchmark == "export":
         arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_export_")
         return export_table(arguments)

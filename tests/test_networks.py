@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gen.networks import dcgan, normalization
+from keras_gen.networks import dcgan, matmul_conv, normalization
 from keras_gen.training import distribute
 
 
@@ -73,6 +73,83 @@ def test_latent_projection_matches_the_transposed_convolution_it_replaces():
     for actual, expected in zip(grads, expected_grads):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
     assert [tuple(weight.shape) for weight in projection.weights] == [(4, 4, 16, 7), (16,)]  # Checkpoints unchanged.
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("shape, channels", [((3, 4, 4, 6), 5), ((2, 2, 3, 4), 1), ((1, 8, 8, 3), 3)])
+def test_transposed_convolution_as_a_matrix_product_matches_tensorflow(shape, channels, fused):
+    inputs = tf.random.stateless_normal(shape, seed=(1, 2))
+    kernel = tf.random.stateless_normal((4, 4, channels, shape[-1]), seed=(1, 3))
+    output_shape = (shape[0], 2 * shape[1], 2 * shape[2], channels)
+
+    def values_and_gradients(convolve):
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, kernel])
+            outputs = convolve(inputs, kernel)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        return [outputs, *tape.gradient(loss, [inputs, kernel])]
+
+    actual = values_and_gradients(lambda x, k: matmul_conv.conv_transpose_4x4_stride_2(x, k, fused=fused))
+    expected = values_and_gradients(lambda x, k: tf.nn.conv2d_transpose(x, k, output_shape, 2, padding="SAME"))
+    assert actual[0].shape == output_shape
+    for value, reference in zip(actual, expected):
+        np.testing.assert_allclose(value, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_patches_to_image_and_image_to_patches_are_adjoint():
+    patches = tf.random.stateless_normal((2, 3, 4, 16 * 2), seed=(2, 1))
+    images = tf.random.stateless_normal((2, 6, 8, 2), seed=(2, 2))
+    forward = tf.reduce_sum(matmul_conv.patches_to_image(patches) * images)
+    adjoint = tf.reduce_sum(patches * matmul_conv.image_to_patches(images))
+    np.testing.assert_allclose(forward, adjoint, rtol=1e-5)
+
+
+def graph_op_types(layer, inputs, training):
+    return {
+        op.type
+        for op in tf.function(lambda x: layer(x, training=training))
+        .get_concrete_function(inputs)
+        .graph.get_operations()
+    }
+
+
+@pytest.mark.parametrize("input_shape, filters", [((2, 4, 4, 8), 6), ((2, 16, 16, 8), 3)])
+def test_doubling_layer_matches_conv2d_transpose_and_trains_as_a_matrix_product(input_shape, filters):
+    inputs = tf.random.stateless_normal(input_shape, seed=(3, 1))
+    layer = matmul_conv.DoublingConv2DTranspose(filters, activation="tanh")
+    reference = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="tanh")
+    layer.build(inputs.shape)
+    reference.build(inputs.shape)
+    reference.set_weights([np.asarray(weight) + 0.1 for weight in layer.get_weights()])
+    layer.set_weights(reference.get_weights())
+    for training in (True, False):
+        outputs, grads = gradients(layer, inputs, training)
+        expected_outputs, expected_grads = gradients(reference, inputs, training)
+        np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-5, atol=1e-5)
+        for actual, expected in zip(grads, expected_grads):
+            np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    # Training takes the matrix product; inference (and so every export) only standard convolution ops.
+    assert "MatMul" in graph_op_types(layer, inputs, True)
+    assert "Conv2DBackpropInput" not in graph_op_types(layer, inputs, True)
+    assert "Conv2DBackpropInput" in graph_op_types(layer, inputs, False)
+    assert [tuple(weight.shape) for weight in layer.weights] == [(4, 4, filters, 8), (filters,)]
+    clone = matmul_conv.DoublingConv2DTranspose.from_config(layer.get_config())
+    assert (clone.filters, clone.kernel_size, clone.strides, clone.padding) == (filters, (4, 4), (2, 2), "same")
+
+
+def test_doubling_layer_keeps_the_convolution_where_it_is_faster():
+    layer = matmul_conv.DoublingConv2DTranspose(16)  # 8x8 into 16 channels: oneDNN's kernel wins there.
+    inputs = tf.zeros((2, 8, 8, 8))
+    layer.build(inputs.shape)
+    assert "Conv2DBackpropInput" in graph_op_types(layer, inputs, True)
+
+
+def test_dcgan_generator_trains_its_first_and_last_doubling_as_matrix_products():
+    generator = dcgan.generator((32, 32, 1), 100)
+    latents = tf.zeros((2, 100))
+    graph = tf.function(lambda z: generator(z, training=True)).get_concrete_function(latents).graph
+    transposed = [op for op in graph.get_operations() if op.type == "Conv2DBackpropInput"]
+    assert len(transposed) == 1  # Only 8x8 -> 16x16 (256 -> 128) stays a convolution.
 
 
 @pytest.mark.parametrize("image_size", [16, 32, 64])

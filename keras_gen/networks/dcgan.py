@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from keras_gen.networks import convolutional
+from keras_gen.networks import matmul_conv
 
 NORMALIZATIONS = ("batch", "layer", "none")
 
@@ -61,12 +62,10 @@ def generator(image_shape, latent_dim, base_filters=64, name="generator"):
     features = convolutional.batch_norm()(features)
     features = keras.layers.ReLU()(features)  # (batch, 4, 4, base * 2^stages)
     for stage in reversed(range(1, stages)):
-        features = keras.layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same", use_bias=False)(
-            features
-        )
+        features = matmul_conv.DoublingConv2DTranspose(base_filters * 2**stage, use_bias=False)(features)
         features = convolutional.batch_norm()(features)
         features = keras.layers.ReLU()(features)
-    images = keras.layers.Conv2DTranspose(image_shape[-1], 4, strides=2, padding="same", activation="tanh")(features)
+    images = matmul_conv.DoublingConv2DTranspose(image_shape[-1], activation="tanh")(features)
     return keras.Model(latents, images, name=name)
 
 

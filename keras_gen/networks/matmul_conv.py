@@ -1,0 +1,131 @@
+"""The DCGAN generator's doubling step (4x4 transposed convolution, stride 2, "same") as a matrix product.
+
+A transposed convolution spreads every input pixel over a 4x4 patch of the output: one matrix
+product (batch * h * w, in) x (in, 16 * out) computes every patch at once, and "col2im" adds the
+patches where they overlap. TensorFlow runs the layer through oneDNN's strided convolution kernels,
+which are slow where a map is small or the output has few channels. Forward / forward and backward
+of a batch of 64 on this project's CPU (Intel Xeon, AVX-512; `BENCHMARKS.md` has the command):
+
+    512 -> 256 channels, 4x4 -> 8x8      24 / 70 ms as a convolution, 18 / 56 ms as a matrix product
+    128 -> 1 channel, 16x16 -> 32x32    4.4 / 6.7 ms                   1.3 / 3.2 ms
+    256 -> 128 channels, 8x8 -> 16x16    15 / 46 ms                      16 / 59 ms
+
+From 8x8 on with many channels the convolution wins (the patches outgrow the cache), so
+`DoublingConv2DTranspose` takes this path only for maps of at most 4x4 or outputs of at most 4
+channels, and only on CPUs. The backward pass is hand-written: the gradient of col2im is im2col
+(a space-to-depth and four slices), and each remaining gradient is one matrix product with it.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def kernel_matrix(kernel):
+    """A Conv2DTranspose kernel (4, 4, out, in) as the (in, 16 * out) matrix of `patches_to_image`'s columns.
+
+    Kernel row kh = 2 * qh + rh (likewise kw): column order (qh, qw, rh, rw, out).
+    """
+    out_channels, in_channels = kernel.shape[2], kernel.shape[3]
+    taps = tf.reshape(kernel, (2, 2, 2, 2, out_channels, in_channels))  # qh rh qw rw out in
+    return tf.reshape(tf.transpose(taps, (5, 0, 2, 1, 3, 4)), (in_channels, 16 * out_channels))
+
+
+def _patches_to_image(patches):
+    # Output row o of input row h and kernel row k = 2q + r is o = 2h + k - 1 ("same" padding drops one
+    # row on each side): on a grid of 2h + 2 rows, block h + q, row r. The four (qh, qw) column groups
+    # therefore land at block offsets (0|1, 0|1) of an (h + 1) x (w + 1) grid of 2x2 blocks.
+    top_left, top_right, bottom_left, bottom_right = tf.split(patches, 4, axis=-1)
+    blocks = (
+        tf.pad(top_left, [[0, 0], [0, 1], [0, 1], [0, 0]])
+        + tf.pad(top_right, [[0, 0], [0, 1], [1, 0], [0, 0]])
+        + tf.pad(bottom_left, [[0, 0], [1, 0], [0, 1], [0, 0]])
+        + tf.pad(bottom_right, [[0, 0], [1, 0], [1, 0], [0, 0]])
+    )
+    return tf.nn.depth_to_space(blocks, 2)[:, 1:-1, 1:-1, :]
+
+
+# Eleven small ops that each pass over the patches: XLA fuses them into one loop (4.3 -> 1.1 ms for
+# the 512 -> 256 layer), and being free of convolutions it takes nothing away from oneDNN.
+_patches_to_image_fused = tf.function(_patches_to_image, jit_compile=True, reduce_retracing=True)
+
+
+def patches_to_image(patches, fused=True):
+    """col2im: (batch, h, w, 16 * channels) patches -> (batch, 2h, 2w, channels), overlaps summed."""
+    return (_patches_to_image_fused if fused else _patches_to_image)(patches)
+
+
+def image_to_patches(images):
+    """im2col, the adjoint of `patches_to_image`: (batch, 2h, 2w, channels) -> (batch, h, w, 16 * channels)."""
+    height, width = images.shape[1] // 2, images.shape[2] // 2
+    blocks = tf.nn.space_to_depth(tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]]), 2)
+    return tf.concat(
+        [
+            blocks[:, :height, :width],
+            blocks[:, :height, 1:],
+            blocks[:, 1:, :width],
+            blocks[:, 1:, 1:],
+        ],
+        axis=-1,
+    )
+
+
+def conv_transpose_4x4_stride_2(inputs, kernel, fused=True):
+    """tf.nn.conv2d_transpose(inputs, kernel, strides=2, padding="SAME") for a (4, 4, out, in) kernel.
+
+    Same values and gradients (to round-off); (batch, h, w, in) -> (batch, 2h, 2w, out).
+    """
+    channels = kernel.shape[2]
+
+    @tf.custom_gradient
+    def product(inputs, weights):
+        shape = tf.shape(inputs)
+        rows = tf.reshape(inputs, (-1, inputs.shape[-1]))
+        patches = tf.reshape(tf.matmul(rows, weights), tf.concat([shape[:3], [16 * channels]], axis=0))
+
+        def gradient(upstream):
+            patch_gradients = tf.reshape(image_to_patches(upstream), (-1, 16 * channels))
+            input_gradients = tf.matmul(patch_gradients, weights, transpose_b=True)
+            return tf.reshape(input_gradients, shape), tf.matmul(rows, patch_gradients, transpose_a=True)
+
+        return patches_to_image(patches, fused), gradient
+
+    return product(inputs, kernel_matrix(kernel))
+
+
+@keras.saving.register_keras_serializable(package="keras_gen")
+class DoublingConv2DTranspose(keras.layers.Conv2DTranspose):
+    """Conv2DTranspose(filters, 4, strides=2, padding="same"), trained as a matrix product where that is faster.
+
+    The fast path runs when training in float32 with no GPU visible, on a map of at most 4x4 or into
+    at most 4 channels (the image), see the module's docstring; otherwise, and always at inference
+    (so an exported SavedModel holds only standard ops), Keras' own convolution. Weights,
+    configuration and checkpoints are Conv2DTranspose's (tested equal to it).
+    """
+
+    def __init__(self, filters, **kwargs):
+        kwargs.update(kernel_size=4, strides=2, padding="same")
+        super().__init__(filters, **kwargs)
+
+    def call(self, inputs, training=None):
+        if not (training and self._as_product(inputs)):
+            return super().call(inputs)
+        outputs = conv_transpose_4x4_stride_2(inputs, self.kernel)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs) if self.activation is not None else outputs
+
+    def _as_product(self, inputs):
+        return (
+            inputs.dtype == tf.float32
+            and self.data_format == "channels_last"
+            and self.output_padding is None
+            and self.dilation_rate == (1, 1)
+            and (inputs.shape[1] * inputs.shape[2] <= 16 or self.filters <= 4)
+            and not tf.config.list_logical_devices("GPU")
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        for fixed in ("kernel_size", "strides", "padding"):
+            config.pop(fixed)
+        return config
