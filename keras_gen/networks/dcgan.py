@@ -46,8 +46,10 @@ class LatentProjection(keras.layers.Conv2DTranspose):
         if tuple(inputs.shape[1:3]) != (1, 1) or self.strides != (1, 1) or self.padding != "valid":
             return super().call(inputs)
         height, width, filters, latent_dim = self.kernel.shape
-        weights = tf.reshape(tf.transpose(self.kernel, [3, 0, 1, 2]), (latent_dim, height * width * filters))
-        outputs = tf.reshape(tf.matmul(tf.reshape(inputs, (-1, latent_dim)), weights), (-1, height, width, filters))
+        # The kernel is already the (height * width * filters, latent_dim) matrix in memory: no transpose.
+        weights = tf.reshape(self.kernel, (height * width * filters, latent_dim))
+        outputs = tf.matmul(tf.reshape(inputs, (-1, latent_dim)), weights, transpose_b=True)
+        outputs = tf.reshape(outputs, (-1, height, width, filters))
         if self.use_bias:
             outputs = outputs + self.bias
         return self.activation(outputs) if self.activation is not None else outputs
