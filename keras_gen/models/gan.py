@@ -4,6 +4,7 @@ import keras
 
 from keras_gen import losses
 from keras_gen.models import adversarial
+from keras_gen.training import optimizers
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -34,8 +35,8 @@ class GAN(adversarial.AdversarialModel):
     def default_optimizers(self, learning_rate):
         # Radford et al.: Adam with beta_1 = 0.5 for both networks.
         return {
-            "generator_optimizer": keras.optimizers.Adam(learning_rate, beta_1=0.5),
-            "critic_optimizer": keras.optimizers.Adam(learning_rate, beta_1=0.5),
+            "generator_optimizer": optimizers.Adam(learning_rate, beta_1=0.5),
+            "critic_optimizer": optimizers.Adam(learning_rate, beta_1=0.5),
         }
 
     def critic_loss(self, real_images, fake_images, real_scores, fake_scores, extra):

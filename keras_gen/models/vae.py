@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import base
+from keras_gen.training import optimizers
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -84,7 +85,7 @@ class VAE(base.GenerativeModel):
     default_learning_rate = 1e-3
 
     def default_optimizers(self, learning_rate):
-        return {"optimizer": keras.optimizers.Adam(learning_rate)}
+        return {"optimizer": optimizers.Adam(learning_rate)}
 
     def optimizers(self):
         return {"optimizer": self.optimizer}

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import adversarial
+from keras_gen.training import optimizers
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -44,7 +45,7 @@ class WGAN(adversarial.AdversarialModel):
 
     def default_optimizers(self, learning_rate):
         if self.gradient_penalty_weight > 0:
-            optimizer, options = keras.optimizers.Adam, {"beta_1": 0.5, "beta_2": 0.9}
+            optimizer, options = optimizers.Adam, {"beta_1": 0.5, "beta_2": 0.9}
         else:
             optimizer, options = keras.optimizers.RMSprop, {"rho": 0.99}  # PyTorch's alpha = 0.99.
         return {
