@@ -96,13 +96,14 @@ def test_transposed_convolution_as_a_matrix_product_matches_tensorflow(shape, ch
         np.testing.assert_allclose(value, reference, rtol=1e-4, atol=1e-4)
 
 
-def test_image_to_patches_is_tensorflows_patch_extraction_and_the_adjoint_of_patches_to_image():
+@pytest.mark.parametrize("fused", [True, False])
+def test_image_to_patches_is_tensorflows_patch_extraction_and_the_adjoint_of_patches_to_image(fused):
     images = tf.random.stateless_normal((2, 6, 8, 3), seed=(2, 2))
     padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
     expected = tf.image.extract_patches(padded, [1, 4, 4, 1], [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
-    np.testing.assert_array_equal(matmul_conv.image_to_patches(images), expected)
+    np.testing.assert_array_equal(matmul_conv.image_to_patches(images, fused), expected)
     patches = tf.random.stateless_normal((2, 3, 4, 16 * 3), seed=(2, 1))
-    forward = tf.reduce_sum(matmul_conv.patches_to_image(patches) * images)
+    forward = tf.reduce_sum(matmul_conv.patches_to_image(patches, fused) * images)
     adjoint = tf.reduce_sum(patches * matmul_conv.image_to_patches(images))
     np.testing.assert_allclose(forward, adjoint, rtol=1e-5)
 
