@@ -237,10 +237,15 @@ def throughput_config(arguments, out_dir, steps):
     settings = (
         {"model": "wgan", "gradient_penalty": 10.0} if arguments.model == "wgan_gp" else {"model": arguments.model}
     )
+    variational = arguments.model in ("vae", "lstm_vae")
     if arguments.channels == 3:
         settings.update(dataset="cifar10", data_dir=arguments.data_dir or CIFAR10_SUBSET)
     else:
-        settings.update(dataset="fashion_mnist", data_dir=arguments.data_dir)
+        # The peer's VAE: Bernoulli likelihood on dynamically binarized pixels.
+        dataset = "binarized_fashion_mnist" if variational else "fashion_mnist"
+        settings.update(dataset=dataset, data_dir=arguments.data_dir)
+    if variational:
+        settings.update(decoder=arguments.decoder)
     return trainer.TrainConfig(
         out_dir=out_dir, image_size=32, batch_size=arguments.batch_size, z_dim=arguments.z_dim, epochs=1,
         steps_per_epoch=steps, verbose=0, export=False, grid_size=16, **settings,
@@ -273,6 +278,8 @@ def measure_throughput(arguments):
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "step_definition": step_definition(config),
         "decoder": config.decoder if config.model in ("vae", "lstm_vae") else None,
+        "dataset": config.dataset,
+        "likelihood": config.likelihood if config.model in ("vae", "lstm_vae") else None,
         "jit_compile": bool(model.jit_compile),
         "mixed_precision": keras.mixed_precision.dtype_policy().name,
         "device": environment.machine_description(),
