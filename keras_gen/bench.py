@@ -279,7 +279,11 @@ def measure_throughput(arguments):
         "step_definition": step_definition(config),
         "decoder": config.decoder if config.model in ("vae", "lstm_vae") else None,
         "dataset": config.dataset,
-        "likelihood": config.likelihood if config.model in ("vae", "lstm_vae") else None,
+        "likelihood": (
+            trainer.resolve_likelihood(config.likelihood, datasets.DATASETS.lookup(config.dataset))
+            if config.model in ("vae", "lstm_vae")
+            else None
+        ),
         "jit_compile": bool(model.jit_compile),
         "mixed_precision": keras.mixed_precision.dtype_policy().name,
         "device": environment.machine_description(),
