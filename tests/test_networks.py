@@ -146,6 +146,9 @@ def test_doubling_layer_keeps_the_convolution_where_it_is_faster():
     inputs = tf.zeros((2, 8, 8, 8))
     layer.build(inputs.shape)
     assert "Conv2DBackpropInput" in graph_op_types(layer, inputs, True)
+    image_layer = matmul_conv.DoublingConv2DTranspose(3)  # A map of unknown size: the convolution.
+    image_layer.build((None, None, None, 8))
+    assert "Conv2DBackpropInput" in graph_op_types(image_layer, tf.TensorSpec((2, None, None, 8)), True)
 
 
 def test_dcgan_generator_trains_its_first_and_last_doubling_as_matrix_products():

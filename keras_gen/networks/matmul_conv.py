@@ -126,6 +126,7 @@ class DoublingConv2DTranspose(keras.layers.Conv2DTranspose):
             and self.data_format == "channels_last"
             and self.output_padding is None
             and self.dilation_rate == (1, 1)
+            and None not in inputs.shape[1:3]
             and (inputs.shape[1] * inputs.shape[2] <= 16 or self.filters <= 4)
             and not tf.config.list_logical_devices("GPU")
         )
