@@ -112,6 +112,9 @@ def likelihood_table(arguments):
 CIFAR10_SUBSET = "../shared/data/cifar10-subset"
 PEER_SCRIPT = "../shared/peer/torch_peer.py"
 PEER_EXTRA_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_peer_extra.py")
+# Throughput models that train as the peer's VAE does, and those the peer lacks (torch_peer_extra.py).
+VARIATIONAL_MODELS = ("vae", "lstm_vae")
+EXTRA_PEER_MODELS = ("wgan_gp", "lstm_vae")
 # The export table: every model type at the benchmark sizes (32x32 Fashion-MNIST).
 EXPORT_RUNS = {
     "vae": {"model": "vae", "z_dim": 20},
@@ -238,7 +241,7 @@ def throughput_config(arguments, out_dir, steps):
     settings = (
         {"model": "wgan", "gradient_penalty": 10.0} if arguments.model == "wgan_gp" else {"model": arguments.model}
     )
-    variational = arguments.model in ("vae", "lstm_vae")
+    variational = arguments.model in VARIATIONAL_MODELS
     if arguments.channels == 3:
         settings.update(dataset="cifar10", data_dir=arguments.data_dir or CIFAR10_SUBSET)
     else:
@@ -261,6 +264,7 @@ def measure_throughput(arguments):
     )
     model, _ = trainer.train(config, extra_callbacks=[timer])
     per_step = config.batch_size * (model.batches_per_step or 1)
+    variational = config.model in VARIATIONAL_MODELS
     # A small dataset (the CIFAR-10 subset holds 15 WGAN steps) ends the epoch early: count what ran.
     timed = len(timer.ends) - arguments.warmup
     if timed < 1:
@@ -278,11 +282,11 @@ def measure_throughput(arguments):
         "first_step_seconds": round(timer.ends[0] - timer.started, 2),
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "step_definition": step_definition(config),
-        "decoder": config.decoder if config.model in ("vae", "lstm_vae") else None,
+        "decoder": config.decoder if variational else None,
         "dataset": config.dataset,
         "likelihood": (
             trainer.resolve_likelihood(config.likelihood, datasets.DATASETS.lookup(config.dataset))
-            if config.model in ("vae", "lstm_vae")
+            if variational
             else None
         ),
         "jit_compile": bool(model.jit_compile),
@@ -296,7 +300,7 @@ def run_peer(arguments, steps):
 
     WGAN-GP and the LSTM-VAE, which the peer lacks, run through torch_peer_extra.py on the peer's harness.
     """
-    if arguments.model in ("wgan_gp", "lstm_vae"):
+    if arguments.model in EXTRA_PEER_MODELS:
         program = [PEER_EXTRA_SCRIPT, "--peer_script", arguments.peer_script]
     else:
         program = [arguments.peer_script]
