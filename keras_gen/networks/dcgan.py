@@ -49,10 +49,7 @@ class LatentProjection(keras.layers.Conv2DTranspose):
         # The kernel is already the (height * width * filters, latent_dim) matrix in memory: no transpose.
         weights = tf.reshape(self.kernel, (height * width * filters, latent_dim))
         outputs = tf.matmul(tf.reshape(inputs, (-1, latent_dim)), weights, transpose_b=True)
-        outputs = tf.reshape(outputs, (-1, height, width, filters))
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs) if self.activation is not None else outputs
+        return matmul_conv.finish(self, tf.reshape(outputs, (-1, height, width, filters)))
 
 
 def generator(image_shape, latent_dim, base_filters=64, name="generator"):

@@ -98,6 +98,13 @@ def conv_transpose_4x4_stride_2(inputs, kernel, fused=True):
     return product(inputs, tf.reshape(kernel, (16 * channels, in_channels)))
 
 
+def finish(layer, outputs):
+    """What a Conv2DTranspose adds after its convolution: the bias, then the activation."""
+    if layer.use_bias:
+        outputs = outputs + layer.bias
+    return layer.activation(outputs) if layer.activation is not None else outputs
+
+
 @keras.saving.register_keras_serializable(package="keras_gen")
 class DoublingConv2DTranspose(keras.layers.Conv2DTranspose):
     """Conv2DTranspose(filters, 4, strides=2, padding="same"), trained as a matrix product where that is faster.
@@ -115,10 +122,7 @@ class DoublingConv2DTranspose(keras.layers.Conv2DTranspose):
     def call(self, inputs, training=None):
         if not (training and self._as_product(inputs)):
             return super().call(inputs)
-        outputs = conv_transpose_4x4_stride_2(inputs, self.kernel)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs) if self.activation is not None else outputs
+        return finish(self, conv_transpose_4x4_stride_2(inputs, self.kernel))
 
     def _as_product(self, inputs):
         return (
