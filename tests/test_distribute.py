@@ -240,3 +240,27 @@ def test_check_global_batch_names_the_value():
     with pytest.raises(errors.UserError, match="--batch_size=9 cannot be split over 2 replicas"):
         distribute.check_global_batch(9, mirrored())
     distribute.check_global_batch(8, mirrored())
+
+
+def test_nan_policy_skip_on_two_replicas_trains_as_on_one_device(data_path, tmp_path):
+    # Under "skip" the replicas agree on whether an update is finite before taking it.
+    settings = {**MODELS["gan"], "nan_policy": "skip"}
+    one_device, _ = train(data_path, tmp_path / "one", distribute="default", **settings)
+    replicas, replicas_dir = train(data_path, tmp_path / "two", distribute="mirrored", **settings)
+    assert_same_weights(one_device, replicas)
+    assert metric_rows(replicas_dir)[0]["skipped_updates"] == 0.0
+
+
+def test_skipped_updates_count_updates_not_replicas():
+    strategy = mirrored()
+    with strategy.scope():
+        model = models.build("gan", (16, 16, 1), latent_dim=3, base_filters=4, seed=0)
+        model.compile(**model.default_optimizers(1e-3))
+    model.nan_policy = "skip"
+    score = model.critic.get_layer("score")
+    score.bias.assign([np.nan])  # Every loss is NaN from here on: every update is skipped.
+    images = np.zeros((24, 16, 16, 1), np.float32)
+    history = model.fit(images, batch_size=8, epochs=1, verbose=0)
+    # 3 steps of one discriminator and one generator update each, on either replica count.
+    assert history.history["skipped_updates"] == [6.0]
+    assert int(model.critic_optimizer.iterations.numpy()) == 0

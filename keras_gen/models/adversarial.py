@@ -165,7 +165,7 @@ class AdversarialModel(base.GenerativeModel):
         }
         for name, tracker in self.trackers.items():
             tracker.update_state(*self.applied_values(values[name], applied))
-        self.skipped_updates.update_state(skipped)
+        self.count_skipped(skipped)
         return self.step_logs(self.metrics)
 
     def get_config(self):

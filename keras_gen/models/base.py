@@ -55,7 +55,7 @@ class GenerativeModel(keras.Model):
         context = tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync == 1:
             return tf.cond(finite, lambda: _applied(optimizer, gradients, variables), lambda: tf.constant(False))
-        finite = context.all_reduce(tf.distribute.ReduceOp.MIN, tf.cast(finite, tf.float32)) > 0.5
+        finite = _on_every_replica(context, finite)
 
         def decide(distribution, finite, gradients):
             finite = distribution.experimental_local_results(finite)[0]
@@ -67,6 +67,16 @@ class GenerativeModel(keras.Model):
             return tf.cond(finite, apply, lambda: tf.constant(False))
 
         return context.merge_call(decide, args=(finite, gradients))
+
+    def count_skipped(self, skipped):
+        """Adds `skipped` updates of this step to `skipped_updates`.
+
+        The metric's sum is summed over replicas too, and every replica sees every skipped update:
+        each adds its share, so the count is of updates whatever the replica count.
+        """
+        context = tf.distribute.get_replica_context()
+        replicas = 1 if context is None else context.num_replicas_in_sync
+        self.skipped_updates.update_state(tf.cast(skipped, tf.float32) / replicas)
 
     @staticmethod
     def applied_values(values, applied):
@@ -159,6 +169,12 @@ class GenerativeModel(keras.Model):
         for name in cls.networks:
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+
+def _on_every_replica(context, condition):
+    """Whether a boolean scalar holds on every replica (ReduceOp has no MIN: count where it fails)."""
+    failures = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(condition), tf.float32))
+    return failures < 0.5
 
 
 def _applied(optimizer, gradients, variables):

@@ -129,7 +129,7 @@ class VAE(base.GenerativeModel):
             (self.kl_tracker, kl),
         ):
             tracker.update_state(*self.applied_values(values, applied))
-        self.skipped_updates.update_state(1.0 - tf.cast(applied, tf.float32))
+        self.count_skipped(1.0 - tf.cast(applied, tf.float32))
         return self.step_logs(self.metrics)
 
     def _objective(self, reconstruction, kl):
