@@ -13,6 +13,9 @@ convolution and as networks.matmul_conv's matrix product, forward and forward+ba
 `throughput` measures training images per second in steady state inside one `fit`, through the
 trainer a user runs, and with `--peer` runs the PyTorch peer (../shared/peer) right after with the
 same settings, alternating `--rounds` times; one JSON line per measurement.
+`precision` trains one model under each `--policies` dtype policy (`--mixed_precision`) from the
+same seed on the same batches, and prints images per second and the final losses of each, beside a
+plot of their loss curves (`--plot`).
 """
 
 import argparse
@@ -30,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen import environment
+from keras_gen import plotting
 from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
@@ -39,6 +43,7 @@ from keras_gen.export import signatures
 from keras_gen.networks import matmul_conv
 from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
+from keras_gen.training import precision
 from keras_gen.training import trainer
 
 BENCHMARKS = {
@@ -252,7 +257,8 @@ def throughput_config(arguments, out_dir, steps):
         settings.update(decoder=arguments.decoder)
     return trainer.TrainConfig(
         out_dir=out_dir, image_size=32, batch_size=arguments.batch_size, z_dim=arguments.z_dim, epochs=1,
-        steps_per_epoch=steps, verbose=0, export=False, grid_size=16, **settings,
+        steps_per_epoch=steps, verbose=0, export=False, grid_size=16, mixed_precision=arguments.mixed_precision,
+        **settings,
     )  # fmt: skip
 
 
@@ -290,7 +296,7 @@ def measure_throughput(arguments):
             else None
         ),
         "jit_compile": bool(model.jit_compile),
-        "mixed_precision": keras.mixed_precision.dtype_policy().name,
+        "mixed_precision": config.mixed_precision,
         "device": environment.machine_description(),
     }
 
@@ -327,6 +333,48 @@ def throughput(arguments):
             print(json.dumps({"round": round_index + 1, "peer": peer}), flush=True)
 
 
+# metrics.csv columns that are not training curves.
+NOT_CURVES = ("epoch", "epoch_seconds", "images_per_second", "skipped_updates", "val_skipped_updates")
+
+
+def precision_curves(arguments):
+    """The same run under each dtype policy: speed, final losses, and the curves side by side."""
+    settings = (
+        {"model": "wgan", "gradient_penalty": 10.0} if arguments.model == "wgan_gp" else {"model": arguments.model}
+    )
+    if arguments.model in VARIATIONAL_MODELS:
+        settings.update(dataset="binarized_fashion_mnist", decoder=arguments.decoder)
+    steps_per_epoch = arguments.steps_per_epoch or 50  # Points on the curves every 50 steps by default.
+    runs = {}
+    print(f"Machine: {environment.machine_description()}")
+    for policy in arguments.policies.split(","):
+        config = trainer.TrainConfig(
+            out_dir=os.path.join(arguments.out_dir, policy), image_size=32, batch_size=arguments.batch_size,
+            z_dim=arguments.z_dim, epochs=arguments.epochs, steps_per_epoch=steps_per_epoch,
+            data_dir=arguments.data_dir, verbose=0, export=False, mixed_precision=policy, **settings,
+        )  # fmt: skip
+        trainer.train(config)
+        rows = callbacks.read_metrics_csv(os.path.join(config.out_dir, "metrics.csv"))
+        losses = [key for key in rows[0] if key.endswith("loss") and not key.startswith("val_")]
+        if not runs:
+            header = " | ".join(f"final {name} (train / test)" for name in losses)
+            print(f"| policy | images/s (median epoch) | {header} | skipped updates |")
+            print("|---|---:" + "|---:" * len(losses) + "|---:|")
+        finals = " | ".join(
+            f"{rows[-1][name]:.3f} / {rows[-1].get('val_' + name, float('nan')):.3f}" for name in losses
+        )
+        speed = statistics.median(row["images_per_second"] for row in rows)
+        skipped = sum(row.get("skipped_updates", 0) for row in rows)
+        print(f"| {policy} | {speed:.0f} | {finals} | {skipped:.0f} |", flush=True)
+        steps = [row["epoch"] * steps_per_epoch for row in rows]
+        curves = [{key: value for key, value in row.items() if key not in NOT_CURVES} for row in rows]
+        runs[policy] = (steps, curves)
+    if arguments.plot:
+        title = f"{arguments.model}, 32x32, batch {arguments.batch_size}: curves by dtype policy (test dashed)"
+        plotting.plot_compared_curves(runs, arguments.plot, title)
+        print(f"Wrote {arguments.plot}")
+
+
 def sample_quality_timing(arguments):
     """Seconds to extract features of N test and N training images and to compute each metric."""
     net = feature_nets.load_classifier(arguments.dataset, arguments.feature_nets_dir)
@@ -360,7 +408,8 @@ def sample_quality_timing(arguments):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "benchmark", choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export", "throughput", "layers"]
+        "benchmark",
+        choices=sorted(BENCHMARKS) + ["likelihoods", "sample_quality", "export", "throughput", "layers", "precision"],
     )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--steps_per_epoch", type=int, default=None)
@@ -379,6 +428,9 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="throughput: untimed steps first (tracing)")
     parser.add_argument("--rounds", type=int, default=1, help="throughput: alternating measurements")
     parser.add_argument("--peer", action="store_true", help="throughput: run the PyTorch peer after each")
+    parser.add_argument("--mixed_precision", default="float32", choices=precision.POLICIES, help="throughput")
+    parser.add_argument("--policies", default=",".join(precision.POLICIES), help="precision: comma-separated")
+    parser.add_argument("--plot", default=None, help="precision: where to save the curves (PNG)")
     parser.add_argument("--decoder", default="report", help="throughput: VAE decoder stack (the peer's: report)")
     parser.add_argument("--peer_python", default=sys.executable, help="a Python with torch (see ../shared/peer)")
     parser.add_argument("--peer_script", default=PEER_SCRIPT)
@@ -389,6 +441,9 @@ def main(argv=None):
         return throughput(arguments)
     if arguments.benchmark == "layers":
         return layer_table(arguments)
+    if arguments.benchmark == "precision":
+        arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_precision_")
+        return precision_curves(arguments)
     if arguments.benchmark == "export":
         arguments.out_dir = arguments.out_dir or tempfile.mkdtemp(prefix="bench_export_")
         return export_table(arguments)

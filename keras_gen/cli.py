@@ -29,6 +29,7 @@ from keras_gen.evaluation import feature_nets
 from keras_gen.export import saved_model
 from keras_gen.networks import convolutional
 from keras_gen.training import distribute
+from keras_gen.training import precision
 from keras_gen.training import trainer
 
 MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier", "report", "reproduce")
@@ -214,6 +215,12 @@ flags.DEFINE_enum(
     "budget", "cpu", reproduce.BUDGETS, "--mode=reproduce: cpu (minutes on 2 cores) or full (the original budget)."
 )
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_enum(
+    "mixed_precision",
+    _DEFAULTS.mixed_precision,
+    precision.POLICIES,
+    "Training compute dtype: float32, or 16-bit with float32 weights (for GPUs and AMX CPUs; slower on other CPUs).",
+)
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
 flags.register_validator(
     "image_size",

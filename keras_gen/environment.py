@@ -4,10 +4,8 @@ import os
 import platform
 
 
-def machine_description():
-    """CPU model, cores and the vector extensions TensorFlow's speed depends on, e.g. for BENCHMARKS.md."""
-    import tensorflow as tf
-
+def cpu_model_and_flags():
+    """(CPU model name, set of /proc/cpuinfo flags); the machine type and no flags where that is unknown."""
     model, flags = platform.machine(), set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as stream:
@@ -19,6 +17,14 @@ def machine_description():
                     flags = set(value.split())
     except OSError:
         pass
+    return model, flags
+
+
+def machine_description():
+    """CPU model, cores and the vector extensions TensorFlow's speed depends on, e.g. for BENCHMARKS.md."""
+    import tensorflow as tf
+
+    model, flags = cpu_model_and_flags()
     extensions = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
     gpus = len(tf.config.list_physical_devices("GPU"))

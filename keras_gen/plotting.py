@@ -86,6 +86,39 @@ def plot_training_curves(rows, path, title=None):
     plt.close(figure)
 
 
+def plot_compared_curves(runs, path, title=None, xlabel="training step"):
+    """One panel per metric, one colour per run: training values solid, test values dashed.
+
+    Args:
+        runs: {label: (x values, [{metric: value}, ...])}; "val_<name>" pairs with "<name>".
+    """
+    names = [key for key in next(iter(runs.values()))[1][0] if not key.startswith("val_")]
+    columns = min(len(names), 4)
+    panel_rows = math.ceil(len(names) / columns)
+    # At least 8 inches wide, so the title fits over a single panel.
+    width = max(3.8 * columns, 8.0)
+    figure, panels = plt.subplots(panel_rows, columns, figsize=(width, 3.2 * panel_rows), squeeze=False)
+    for panel, name in zip(panels.flat, names):
+        for index, (label, (steps, rows)) in enumerate(runs.items()):
+            colour = f"C{index}"
+            panel.plot(steps, [row.get(name, np.nan) for row in rows], color=colour, label=f"{label} train")
+            if any(f"val_{name}" in row for row in rows):
+                test_values = [row.get(f"val_{name}", np.nan) for row in rows]
+                panel.plot(steps, test_values, color=colour, linestyle="--", label=f"{label} test")
+        panel.set_title(name)
+        panel.set_xlabel(xlabel)
+        panel.set_ylabel("nats per image" if name in NATS_METRICS else name)
+        panel.grid(alpha=0.3)
+    panels.flat[0].legend(fontsize=7)
+    for panel in list(panels.flat)[len(names) :]:
+        panel.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
+
+
 def plot_divergence_study(results, path):
     """Estimated vs exact squared Hellinger and Wasserstein-1 distances against theta."""
     figure, axes = plt.subplots(figsize=(7.5, 4.5))

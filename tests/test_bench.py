@@ -1,6 +1,7 @@
 """The benchmark commands measure what BENCHMARKS.md says they measure."""
 
 import argparse
+import json
 
 import pytest
 
@@ -9,8 +10,9 @@ from keras_gen import bench
 
 def throughput_arguments(**overrides):
     arguments = dict(
-        model="vae", channels=1, batch_size=64, z_dim=100, data_dir=None, decoder="report", steps=20, warmup=3
-    )
+        model="vae", channels=1, batch_size=64, z_dim=100, data_dir=None, decoder="report", steps=20, warmup=3,
+        mixed_precision="float32",
+    )  # fmt: skip
     return argparse.Namespace(**{**arguments, **overrides})
 
 
@@ -31,3 +33,28 @@ def test_throughput_trains_the_gans_on_the_default_flags(model, gradient_penalty
     config = bench.throughput_config(throughput_arguments(model=model), str(tmp_path), steps=5)
     assert config.model == model.removesuffix("_gp") and config.dataset == "fashion_mnist"
     assert config.gradient_penalty == gradient_penalty and config.image_size == 32 and config.steps_per_epoch == 5
+
+
+def test_throughput_trains_under_the_policy_asked_for(tmp_path):
+    arguments = throughput_arguments(model="gan", mixed_precision="mixed_bfloat16")
+    assert bench.throughput_config(arguments, str(tmp_path), steps=5).mixed_precision == "mixed_bfloat16"
+
+
+def test_precision_trains_one_run_per_policy_and_plots_their_curves(idx_folder, tmp_path, capsys):
+    data_dir, _ = idx_folder
+    plot = tmp_path / "curves.png"
+    bench.main(
+        ["precision", "--model=gan", "--policies=float32,mixed_bfloat16", "--batch_size=4", "--z_dim=2",
+         "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}", f"--out_dir={tmp_path / 'runs'}",
+         f"--plot={plot}"]
+    )  # fmt: skip
+    rows = [
+        line
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| mixed") or line.startswith("| float")
+    ]
+    assert [row.split(" | ")[0] for row in rows] == ["| float32", "| mixed_bfloat16"]
+    for policy in ("float32", "mixed_bfloat16"):
+        config = json.loads((tmp_path / "runs" / policy / "config.json").read_text())["config"]
+        assert config["mixed_precision"] == policy and config["epochs"] == 2
+    assert plot.stat().st_size > 10_000

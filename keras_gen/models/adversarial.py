@@ -56,7 +56,10 @@ class AdversarialModel(base.GenerativeModel):
         return [*self.trackers.values(), self.skipped_updates]
 
     def compile(self, generator_optimizer, critic_optimizer, **kwargs):
-        super().compile(**kwargs)
+        # Keras' own `optimizer` goes unused here. Under mixed_float16 Keras would wrap it for loss
+        # scaling, and a checkpoint would then not fit the float32 rebuild that evaluation restores it
+        # into; the two optimizers that train come loss-scaled from training.precision.
+        super().compile(**{"auto_scale_loss": False, **kwargs})
         self.generator_optimizer = generator_optimizer
         self.critic_optimizer = critic_optimizer
         # Keras builds the optimizer it compiles with, not optimizers held as attributes: built lazily
@@ -111,8 +114,7 @@ class AdversarialModel(base.GenerativeModel):
             fake_scores = self.critic(fake_images, training=True)
             per_example = self.critic_loss(real_images, fake_images, real_scores, fake_scores, extra)
             loss = losses.average_over_global_batch(per_example)
-        gradients = tape.gradient(loss, self.critic.trainable_variables)
-        applied = self.apply_update(self.critic_optimizer, loss, gradients, self.critic.trainable_variables)
+        applied = self.minimize(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
         self.after_critic_update()
         return per_example, real_scores, fake_scores, extra, applied
 
@@ -121,8 +123,7 @@ class AdversarialModel(base.GenerativeModel):
         with generator_tape:
             per_example = self.generator_loss(self.critic(fake_images, training=True))
             loss = losses.average_over_global_batch(per_example)
-        gradients = generator_tape.gradient(loss, self.generator.trainable_variables)
-        applied = self.apply_update(self.generator_optimizer, loss, gradients, self.generator.trainable_variables)
+        applied = self.minimize(self.generator_optimizer, generator_tape, loss, self.generator.trainable_variables)
         return per_example, applied
 
     def train_step(self, data):

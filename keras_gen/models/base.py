@@ -1,5 +1,7 @@
 """What every keras_gen model offers the trainer, the callbacks and the studies."""
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -40,6 +42,17 @@ class GenerativeModel(keras.Model):
         self.noise = keras.random.SeedGenerator(seed, name="noise")
         self.skipped_updates = keras.metrics.Sum(name="skipped_updates")
 
+    def minimize(self, optimizer, tape, loss, variables):
+        """One update of `variables` down the gradient of `loss`, which `tape` recorded; see apply_update.
+
+        Under float16 mixed precision the gradient is that of the scaled loss, which the
+        LossScaleOptimizer unscales (training.precision); otherwise `scale_loss` returns the loss.
+        """
+        with tape:
+            scaled_loss = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, variables)
+        return self.apply_update(optimizer, loss, gradients, variables)
+
     def apply_update(self, optimizer, loss, gradients, variables):
         """optimizer.apply(gradients); under nan_policy "skip", only if the loss and gradients are finite.
 
@@ -48,6 +61,23 @@ class GenerativeModel(keras.Model):
         context, as Keras' LossScaleOptimizer does: a branch that calls merge_call cannot sit in a
         replica's cond.
         """
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # It skips an update whose scaled gradients overflow and lowers the scale: that is how it
+            # finds the scale, so it must see them (a skip here would keep the scale too high forever).
+            # The loss is unscaled: a non-finite one still reaches the logs and the "stop" policy.
+            finite = optimizer.check_finite(gradients)
+            context = tf.distribute.get_replica_context()
+            if context is not None and context.num_replicas_in_sync > 1:
+                # It decides from the first replica's gradients alone, taking them for all-reduced, which
+                # they are not yet: another replica's overflow would reach the weights through the sum.
+                # Any replica's overflow makes every replica's gradients non-finite.
+                finite = _on_every_replica(context, finite)
+                gradients = [
+                    None if gradient is None else tf.where(finite, gradient, tf.constant(math.nan, gradient.dtype))
+                    for gradient in gradients
+                ]
+            optimizer.apply(gradients, variables)
+            return finite
         if self.nan_policy != "skip":
             optimizer.apply(gradients, variables)
             return tf.constant(True)

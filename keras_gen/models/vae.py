@@ -141,8 +141,7 @@ class VAE(base.GenerativeModel):
             reconstruction, kl = self.per_example_terms(images, training=True)
             per_example_loss = self._objective(reconstruction, kl)
             loss = losses.average_over_global_batch(per_example_loss)
-        gradients = tape.gradient(loss, self.trainable_variables)
-        applied = self.apply_update(self.optimizer, loss, gradients, self.trainable_variables)
+        applied = self.minimize(self.optimizer, tape, loss, self.trainable_variables)
         return self._update_metrics(per_example_loss, reconstruction, kl, applied)
 
     def test_step(self, data):

@@ -96,5 +96,8 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", na
         features = batch_norm()(features)
         features = keras.layers.ReLU()(features)
     strides = 2 if stack == "report" else 1
-    logits = keras.layers.Conv2D(image_shape[-1], 3, strides=strides, padding="same", name="logits")(features)
+    # float32 under a mixed-precision policy too (training.precision): the likelihood reads these.
+    logits = keras.layers.Conv2D(image_shape[-1], 3, strides=strides, padding="same", name="logits", dtype="float32")(
+        features
+    )
     return keras.Model(latents, logits, name=name)

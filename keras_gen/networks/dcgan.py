@@ -64,7 +64,8 @@ def generator(image_shape, latent_dim, base_filters=64, name="generator"):
         features = matmul_conv.DoublingConv2DTranspose(base_filters * 2**stage, use_bias=False)(features)
         features = convolutional.batch_norm()(features)
         features = keras.layers.ReLU()(features)
-    images = matmul_conv.DoublingConv2DTranspose(image_shape[-1], activation="tanh")(features)
+    # float32 under a mixed-precision policy too (training.precision): the losses read these.
+    images = matmul_conv.DoublingConv2DTranspose(image_shape[-1], activation="tanh", dtype="float32")(features)
     return keras.Model(latents, images, name=name)
 
 
@@ -89,5 +90,5 @@ def critic(image_shape, base_filters=64, normalization="batch", name="critic"):
         if layer is not None:
             features = layer(features)
         features = keras.layers.LeakyReLU(0.2)(features)
-    scores = keras.layers.Dense(1, name="score")(keras.layers.Flatten()(features))
+    scores = keras.layers.Dense(1, name="score", dtype="float32")(keras.layers.Flatten()(features))
     return keras.Model(images, scores, name=name)

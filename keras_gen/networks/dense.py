@@ -23,6 +23,6 @@ def mlp_decoder(image_shape, latent_dim, hidden_units=400, name="decoder"):
     """z -> dense(hidden_units, ReLU) -> one logit per pixel and channel, shaped like the images."""
     latents = keras.Input((latent_dim,), name="latents")
     hidden = keras.layers.Dense(hidden_units, activation="relu")(latents)
-    logits = keras.layers.Dense(math.prod(image_shape))(hidden)
-    logits = keras.layers.Reshape(tuple(image_shape), name="logits")(logits)
+    logits = keras.layers.Dense(math.prod(image_shape), dtype="float32")(hidden)  # See training.precision.
+    logits = keras.layers.Reshape(tuple(image_shape), name="logits", dtype="float32")(logits)
     return keras.Model(latents, logits, name=name)

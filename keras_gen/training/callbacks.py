@@ -146,10 +146,13 @@ class Checkpointer(keras.callbacks.Callback):
         restored: the path of the checkpoint the run resumed from, if any.
         steps_per_epoch: an epoch's last step is left to the epoch's end (validation and records
             first), so a checkpoint is either inside an epoch or at its end.
+        mixed_precision: the run's training.precision policy (the warning about skipped updates
+            names loss scaling as their cause under float16).
     """
 
     def __init__(self, checkpoint, start=(0, 0), every_steps=None, every_seconds=600.0, stop_signals=None,
-                 nan_policy="stop", out_dir="", restored=None, steps_per_epoch=None):  # fmt: skip
+                 nan_policy="stop", out_dir="", restored=None, steps_per_epoch=None,
+                 mixed_precision="float32"):  # fmt: skip
         super().__init__()
         self.checkpoint = checkpoint
         self.start = start
@@ -157,6 +160,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.every_seconds = every_seconds
         self.stop_signals = stop_signals
         self.nan_policy = nan_policy
+        self.mixed_precision = mixed_precision
         self.out_dir = out_dir
         self.steps_per_epoch = steps_per_epoch
         self.epoch, self.step = start
@@ -196,9 +200,15 @@ class Checkpointer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         skipped = int(float((logs or {}).get("skipped_updates", 0)))
         if skipped:
+            reason = (
+                "whose loss-scaled gradients overflowed (--mixed_precision=mixed_float16 lowers the scale "
+                "after each; a few at the start are how it finds it)"
+                if self.mixed_precision == "mixed_float16"
+                else "with a non-finite loss or gradient (--nan_policy=skip)"
+            )
             print(
-                f"warning: epoch {epoch + 1} skipped {skipped} update(s) with a non-finite loss or gradient "
-                "(--nan_policy=skip); metrics.csv counts them in skipped_updates",
+                f"warning: epoch {epoch + 1} skipped {skipped} update(s) {reason}; "
+                "metrics.csv counts them in skipped_updates",
                 file=sys.stderr,
             )
         self._save(epoch + 1, 0)

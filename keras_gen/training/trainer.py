@@ -16,6 +16,7 @@ import dataclasses
 import datetime
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
@@ -33,6 +34,7 @@ from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
 from keras_gen.training import distribute
 from keras_gen.training import faults
+from keras_gen.training import precision
 
 CONFIG_FILE = "config.json"
 NAN_POLICIES = ("stop", "skip")
@@ -59,6 +61,8 @@ IDENTITY_FIELDS = (
     "weight_clip",
     "gradient_penalty",
     "seed",
+    # A float16 run's optimizers carry a loss scale in the checkpoint; the others do not.
+    "mixed_precision",
 )
 
 
@@ -96,6 +100,7 @@ class TrainConfig:
     export: bool = True
     export_dir: str | None = None
     distribute: str = "auto"
+    mixed_precision: str = "float32"  # training.precision.POLICIES
     profile_batches: str | None = None
     verbose: str | int = "auto"
 
@@ -235,6 +240,9 @@ def train(config, given_fields=(), extra_callbacks=()):
             f"--likelihood={config.likelihood}; expected auto or one of {', '.join(losses.LIKELIHOODS)}"
         )
     profile_batch = _profile_batch(config.profile_batches)
+    warning = precision.speed_warning(config.mixed_precision)
+    if warning:
+        print(warning, file=sys.stderr)
     # Before any other TensorFlow work: a multi-worker strategy must be the first thing created.
     strategy = distribute.get_strategy(config.distribute)
     distribute.check_global_batch(config.batch_size, strategy)
@@ -277,6 +285,7 @@ def _check_values(config):
         raise errors.UserError(f"--nan_policy={config.nan_policy}; expected one of {', '.join(NAN_POLICIES)}")
     if config.checkpoint_every is not None and config.checkpoint_every < 0:
         raise errors.UserError(f"--checkpoint_every={config.checkpoint_every}; expected 0 (epoch ends only) or more")
+    precision.check(config.mixed_precision)
 
 
 def _available_memory():
@@ -308,11 +317,13 @@ def _build(config, image_shape, strategy):
             )
     try:
         with strategy.scope():
-            model = models.build(config.model, image_shape, **config.model_hyperparameters())
+            with precision.policy_scope(config.mixed_precision):
+                model = models.build(config.model, image_shape, **config.model_hyperparameters())
             if config.learning_rate is None:
                 config.learning_rate = model.default_learning_rate
             model.nan_policy = config.nan_policy
-            model.compile(**model.default_optimizers(config.learning_rate))
+            optimizers = model.default_optimizers(config.learning_rate)
+            model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
             return model
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise errors.UserError(f"{too_big} ({type(error).__name__}); make it smaller") from None
@@ -389,6 +400,7 @@ def _train(
         out_dir=config.out_dir,
         restored=restored,
         steps_per_epoch=steps,
+        mixed_precision=config.mixed_precision,
     )
     # Last, so an epoch's records are on disk before its checkpoint says it is done.
     run_callbacks.append(checkpointer)
