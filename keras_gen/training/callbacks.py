@@ -207,6 +207,8 @@ class Checkpointer(keras.callbacks.Callback):
                 else "with a non-finite loss or gradient (--nan_policy=skip)"
             )
             print(
+                # On a line of its own: the progress bar leaves its line open.
+                f"{chr(10) if (self.params or {}).get('verbose') else ''}"
                 f"warning: epoch {epoch + 1} skipped {skipped} update(s) {reason}; "
                 "metrics.csv counts them in skipped_updates",
                 file=sys.stderr,
