@@ -56,6 +56,25 @@ def save_image_grid(images, path, title=None, columns=None):
     return grid
 
 
+def _panels(count, columns, panel_width, min_width=0.0):
+    """(figure, panels) for `count` metric panels, `columns` to a row."""
+    columns = min(count, columns)
+    rows = math.ceil(count / columns)
+    width = max(panel_width * columns, min_width)
+    return plt.subplots(rows, columns, figsize=(width, 3.2 * rows), squeeze=False)
+
+
+def _save_panels(figure, panels, used, path, title):
+    """Blanks the panels after the first `used`, titles the figure and saves it to `path`."""
+    for panel in list(panels.flat)[used:]:
+        panel.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    io_utils.save_figure(figure, path, dpi=100)
+    plt.close(figure)
+
+
 def plot_training_curves(rows, path, title=None):
     """One panel per metric: training and validation values against the epoch.
 
@@ -64,9 +83,7 @@ def plot_training_curves(rows, path, title=None):
     """
     names = [key for key in rows[0] if key != "epoch" and not key.startswith("val_")]
     epochs = [row["epoch"] for row in rows]
-    columns = min(len(names), 3)
-    panel_rows = math.ceil(len(names) / columns)
-    figure, panels = plt.subplots(panel_rows, columns, figsize=(4.2 * columns, 3.2 * panel_rows), squeeze=False)
+    figure, panels = _panels(len(names), columns=3, panel_width=4.2)
     for panel, name in zip(panels.flat, names):
         panel.plot(epochs, [row.get(name, np.nan) for row in rows], marker="o", label="train")
         if any(f"val_{name}" in row for row in rows):
@@ -77,13 +94,7 @@ def plot_training_curves(rows, path, title=None):
         panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         panel.grid(alpha=0.3)
         panel.legend()
-    for panel in list(panels.flat)[len(names) :]:
-        panel.axis("off")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    io_utils.save_figure(figure, path, dpi=100)
-    plt.close(figure)
+    _save_panels(figure, panels, len(names), path, title)
 
 
 def plot_compared_curves(runs, path, title=None, xlabel="training step"):
@@ -93,11 +104,8 @@ def plot_compared_curves(runs, path, title=None, xlabel="training step"):
         runs: {label: (x values, [{metric: value}, ...])}; "val_<name>" pairs with "<name>".
     """
     names = [key for key in next(iter(runs.values()))[1][0] if not key.startswith("val_")]
-    columns = min(len(names), 4)
-    panel_rows = math.ceil(len(names) / columns)
     # At least 8 inches wide, so the title fits over a single panel.
-    width = max(3.8 * columns, 8.0)
-    figure, panels = plt.subplots(panel_rows, columns, figsize=(width, 3.2 * panel_rows), squeeze=False)
+    figure, panels = _panels(len(names), columns=4, panel_width=3.8, min_width=8.0)
     for panel, name in zip(panels.flat, names):
         for index, (label, (steps, rows)) in enumerate(runs.items()):
             colour = f"C{index}"
@@ -110,13 +118,7 @@ def plot_compared_curves(runs, path, title=None, xlabel="training step"):
         panel.set_ylabel("nats per image" if name in NATS_METRICS else name)
         panel.grid(alpha=0.3)
     panels.flat[0].legend(fontsize=7)
-    for panel in list(panels.flat)[len(names) :]:
-        panel.axis("off")
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    io_utils.save_figure(figure, path, dpi=100)
-    plt.close(figure)
+    _save_panels(figure, panels, len(names), path, title)
 
 
 def plot_divergence_study(results, path):
