@@ -241,11 +241,14 @@ def step_definition(config):
     return "one Adam update on one batch; images = batch"
 
 
+def model_settings(name):
+    """The TrainConfig fields of a benchmark's --model: a registered model, or "wgan_gp"."""
+    return {"model": "wgan", "gradient_penalty": 10.0} if name == "wgan_gp" else {"model": name}
+
+
 def throughput_config(arguments, out_dir, steps):
     """The TrainConfig of a throughput measurement: the defaults a user gets, at the peer's sizes."""
-    settings = (
-        {"model": "wgan", "gradient_penalty": 10.0} if arguments.model == "wgan_gp" else {"model": arguments.model}
-    )
+    settings = model_settings(arguments.model)
     variational = arguments.model in VARIATIONAL_MODELS
     if arguments.channels == 3:
         settings.update(dataset="cifar10", data_dir=arguments.data_dir or CIFAR10_SUBSET)
@@ -339,9 +342,7 @@ NOT_CURVES = ("epoch", "epoch_seconds", "images_per_second", "skipped_updates", 
 
 def precision_curves(arguments):
     """The same run under each dtype policy: speed, final losses, and the curves side by side."""
-    settings = (
-        {"model": "wgan", "gradient_penalty": 10.0} if arguments.model == "wgan_gp" else {"model": arguments.model}
-    )
+    settings = model_settings(arguments.model)
     if arguments.model in VARIATIONAL_MODELS:
         settings.update(dataset="binarized_fashion_mnist", decoder=arguments.decoder)
     steps_per_epoch = arguments.steps_per_epoch or 50  # Points on the curves every 50 steps by default.

@@ -20,7 +20,9 @@ the default is "float32".
 import contextlib
 
 import keras
+import tensorflow as tf
 
+from keras_gen import environment
 from keras_gen import errors
 
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -54,10 +56,6 @@ def speed_warning(policy):
     CPUs (the GAN trains at about 1 image/s instead of 290), and its bfloat16 kernels only pay
     with AMX (without it the GAN trains at 105 images/s).
     """
-    import tensorflow as tf
-
-    from keras_gen import environment
-
     if policy == "float32" or tf.config.list_logical_devices("GPU"):
         return None
     if policy == "mixed_float16":
