@@ -9,7 +9,6 @@ from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
 from keras_gen.training import checkpointing
-from keras_gen.training import precision
 from keras_gen.training import trainer
 
 
@@ -32,10 +31,8 @@ def load_run(run_dir):
     record = io_utils.read_json(path)
     config = trainer.TrainConfig.from_saved(record["config"])
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
-    # The networks compute in float32 whatever the run trained in (training.precision); the optimizers
-    # are the run's, loss scale included, so its checkpoints fit.
-    optimizers = model.default_optimizers(config.learning_rate or model.default_learning_rate)
-    model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
+    # Built in float32 whatever the run trained in (training.precision), around the same weights.
+    trainer.compile_for_run(model, config)
     checkpoint = checkpointing.Checkpoint(model, run_dir)
     path = checkpointing.latest(run_dir)
     if path is None:

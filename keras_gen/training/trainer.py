@@ -300,6 +300,16 @@ def _available_memory():
     return None
 
 
+def compile_for_run(model, config):
+    """Compiles `model` with the optimizers of the run `config` describes, so its checkpoints fit.
+
+    Training and every reopening of a run (evaluation, studies, export) compile through here: the
+    optimizers a checkpoint holds (their kind, slots, a float16 run's loss scale) are decided once.
+    """
+    optimizers = model.default_optimizers(config.learning_rate or model.default_learning_rate)
+    model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
+
+
 def _build(config, image_shape, strategy):
     """The compiled model; one that does not fit in memory is a one-line error, not a traceback."""
     too_big = (
@@ -322,8 +332,7 @@ def _build(config, image_shape, strategy):
             if config.learning_rate is None:
                 config.learning_rate = model.default_learning_rate
             model.nan_policy = config.nan_policy
-            optimizers = model.default_optimizers(config.learning_rate)
-            model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
+            compile_for_run(model, config)
             return model
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise errors.UserError(f"{too_big} ({type(error).__name__}); make it smaller") from None
