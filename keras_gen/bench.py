@@ -12,7 +12,8 @@ SavedModel's size and the latency of `sample(64)` from the reloaded SavedModel a
 convolution and as networks.matmul_conv's matrix product, forward and forward+backward.
 `throughput` measures training images per second in steady state inside one `fit`, through the
 trainer a user runs, and with `--peer` runs the PyTorch peer (../shared/peer) right after with the
-same settings, alternating `--rounds` times; one JSON line per measurement.
+same settings, alternating `--rounds` times; one JSON line per measurement,
+then a summary line: the medians over the rounds, the ratio paired within each round.
 `precision` trains one model under each `--policies` dtype policy (`--mixed_precision`) from the
 same seed on the same batches, and prints images per second and the final losses of each, beside a
 plot of their loss curves (`--plot`).
@@ -324,16 +325,43 @@ def run_peer(arguments, steps):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def round_ratio(ours, peer):
+    """keras_gen's images/s over the peer's in one round, or None where the peer did not run."""
+    return round(ours["images_per_second"] / peer["images_per_sec"], 2) if "images_per_sec" in peer else None
+
+
+def throughput_summary(ours, peers):
+    """Medians over the rounds: keras_gen's images/s, the peer's and the per-round ratios (None if no peer ran).
+
+    The ratio's median is taken over rounds, each ratio from one alternating pair, because a shared
+    host drifts between rounds: a median of each side's rates would pair measurements minutes apart.
+    """
+    ratios = [ratio for ratio in map(round_ratio, ours, peers) if ratio is not None]
+    peer_rates = [peer["images_per_sec"] for peer in peers if "images_per_sec" in peer]
+    return {
+        "rounds": len(ours),
+        "images_per_second": statistics.median(mine["images_per_second"] for mine in ours),
+        "peer_images_per_sec": statistics.median(peer_rates) if peer_rates else None,
+        "ratios": ratios,
+        "median_ratio": statistics.median(ratios) if ratios else None,
+    }
+
+
 def throughput(arguments):
-    """Alternates keras_gen and (with --peer) the PyTorch peer `--rounds` times; one JSON line each."""
+    """Alternates keras_gen and (with --peer) the PyTorch peer `--rounds` times; one JSON line each,
+    then one line of medians over the rounds."""
+    ours, peers = [], []
     for round_index in range(arguments.rounds):
-        ours = measure_throughput(arguments)
-        print(json.dumps({"round": round_index + 1, **ours}), flush=True)
+        ours.append(measure_throughput(arguments))
+        print(json.dumps({"round": round_index + 1, **ours[-1]}), flush=True)
         if arguments.peer:
-            peer = run_peer(arguments, steps=ours["timed_steps"])
-            if "images_per_sec" in peer:
-                peer["ratio"] = round(ours["images_per_second"] / peer["images_per_sec"], 2)
+            peer = run_peer(arguments, steps=ours[-1]["timed_steps"])
+            if round_ratio(ours[-1], peer) is not None:
+                peer["ratio"] = round_ratio(ours[-1], peer)
+            peers.append(peer)
             print(json.dumps({"round": round_index + 1, "peer": peer}), flush=True)
+    summary = {"model": arguments.model, "channels": arguments.channels, **throughput_summary(ours, peers)}
+    print(json.dumps({"summary": summary}), flush=True)
 
 
 # metrics.csv columns that are not training curves.

@@ -58,3 +58,18 @@ def test_precision_trains_one_run_per_policy_and_plots_their_curves(idx_folder, 
         config = json.loads((tmp_path / "runs" / policy / "config.json").read_text())["config"]
         assert config["mixed_precision"] == policy and config["epochs"] == 2
     assert plot.stat().st_size > 10_000
+
+
+def test_throughput_summary_takes_medians_over_rounds_and_pairs_each_ratio_within_its_round():
+    ours = [{"images_per_second": rate} for rate in (300.0, 330.0, 310.0)]
+    # The peer failed in round 2: its ratio is left out, not paired with another round's rate.
+    peers = [{"images_per_sec": 250.0}, {"error": "torch missing"}, {"images_per_sec": 260.0}]
+    summary = bench.throughput_summary(ours, peers)
+    assert summary["rounds"] == 3 and summary["images_per_second"] == 310.0
+    assert summary["peer_images_per_sec"] == 255.0
+    assert summary["ratios"] == [1.2, 1.19] and summary["median_ratio"] == pytest.approx(1.195)
+
+
+def test_throughput_summary_without_the_peer_has_no_ratio():
+    summary = bench.throughput_summary([{"images_per_second": 300.0}], [])
+    assert summary["images_per_second"] == 300.0 and summary["median_ratio"] is None and summary["ratios"] == []
