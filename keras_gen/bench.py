@@ -356,8 +356,9 @@ def throughput(arguments):
         print(json.dumps({"round": round_index + 1, **ours[-1]}), flush=True)
         if arguments.peer:
             peer = run_peer(arguments, steps=ours[-1]["timed_steps"])
-            if round_ratio(ours[-1], peer) is not None:
-                peer["ratio"] = round_ratio(ours[-1], peer)
+            ratio = round_ratio(ours[-1], peer)
+            if ratio is not None:
+                peer["ratio"] = ratio
             peers.append(peer)
             print(json.dumps({"round": round_index + 1, "peer": peer}), flush=True)
     summary = {"model": arguments.model, "channels": arguments.channels, **throughput_summary(ours, peers)}
