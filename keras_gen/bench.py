@@ -435,6 +435,17 @@ def sample_quality_timing(arguments):
     print(f"| total | {sum(timings.values()):.1f} | |")
 
 
+def _at_least_one(text):
+    """argparse type: an integer of at least 1 (a count of steps or rounds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}; expected an integer of at least 1")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -454,9 +465,9 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=1, choices=[1, 3], help="throughput: 3 = CIFAR-10 subset")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--z_dim", type=int, default=100, help="throughput: the peer's latent size")
-    parser.add_argument("--steps", type=int, default=20, help="throughput: timed steps")
-    parser.add_argument("--warmup", type=int, default=3, help="throughput: untimed steps first (tracing)")
-    parser.add_argument("--rounds", type=int, default=1, help="throughput: alternating measurements")
+    parser.add_argument("--steps", type=_at_least_one, default=20, help="throughput: timed steps")
+    parser.add_argument("--warmup", type=_at_least_one, default=3, help="throughput: untimed steps first (tracing)")
+    parser.add_argument("--rounds", type=_at_least_one, default=1, help="throughput: alternating measurements")
     parser.add_argument("--peer", action="store_true", help="throughput: run the PyTorch peer after each")
     parser.add_argument("--mixed_precision", default="float32", choices=precision.POLICIES, help="throughput")
     parser.add_argument("--policies", default=",".join(precision.POLICIES), help="precision: comma-separated")

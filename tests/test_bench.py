@@ -73,3 +73,13 @@ def test_throughput_summary_takes_medians_over_rounds_and_pairs_each_ratio_withi
 def test_throughput_summary_without_the_peer_has_no_ratio():
     summary = bench.throughput_summary([{"images_per_second": 300.0}], [])
     assert summary["images_per_second"] == 300.0 and summary["median_ratio"] is None and summary["ratios"] == []
+
+
+@pytest.mark.parametrize("flag", ["--rounds=0", "--steps=-3", "--warmup=0", "--rounds=two"])
+def test_throughput_counts_below_one_are_a_one_line_error(flag, capsys):
+    # --rounds=0 would leave no round to summarise; --warmup=0 no step to time from.
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["throughput", "--model=gan", flag])
+    assert exit_info.value.code == 2
+    name, value = flag.split("=")
+    assert f"argument {name}: '{value}'; expected an integer of at least 1" in capsys.readouterr().err
