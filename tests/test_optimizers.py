@@ -39,41 +39,76 @@ def train(optimizer_class, strategy=None, steps=5, **options):
     return [np.asarray(variable) for variable in variables], slots, op_types
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        dict(learning_rate=0.1),
-        dict(learning_rate=0.05, beta_1=0.5, beta_2=0.9, epsilon=1e-3),
-        dict(learning_rate=keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)),
-    ],
-)
-def test_fused_adam_matches_keras_adam_and_takes_the_fused_kernel(options):
-    values, slots, op_types = train(optimizers.Adam, **options)
-    expected_values, expected_slots, _ = train(keras.optimizers.Adam, **options)
-    assert "ResourceApplyAdam" in op_types
+# (keras_gen's optimizer, Keras' own, the fused kernel it should take, options that exercise it)
+FUSED = {
+    "adam": (optimizers.Adam, keras.optimizers.Adam, "ResourceApplyAdam"),
+    "rmsprop": (optimizers.RMSprop, keras.optimizers.RMSprop, "ResourceApplyRMSProp"),
+}
+CASES = [
+    ("adam", dict(learning_rate=0.1)),
+    ("adam", dict(learning_rate=0.05, beta_1=0.5, beta_2=0.9, epsilon=1e-3)),
+    ("adam", dict(learning_rate=keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5))),
+    ("rmsprop", dict(learning_rate=0.1)),
+    ("rmsprop", dict(learning_rate=0.05, rho=0.99, epsilon=1e-3)),  # The clipped WGAN's rho.
+    ("rmsprop", dict(learning_rate=0.05, momentum=0.5)),
+    ("rmsprop", dict(learning_rate=keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5))),
+]
+
+
+@pytest.mark.parametrize("kind, options", CASES)
+def test_fused_optimizer_matches_keras_and_takes_the_fused_kernel(kind, options):
+    fused, reference, kernel = FUSED[kind]
+    values, slots, op_types = train(fused, **options)
+    expected_values, expected_slots, _ = train(reference, **options)
+    assert kernel in op_types
+    assert len(slots) == len(expected_slots)  # No slot of its own: checkpoints stay Keras'.
     for actual, expected in zip(values + slots, expected_values + expected_slots):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)  # Steps are ~0.1.
     assert not np.allclose(values[0], np.linspace(-1, 1, 12).reshape(3, 4))  # It did move.
 
 
-def test_fused_adam_falls_back_to_keras_where_the_kernel_does_not_apply():
-    values, _, op_types = train(optimizers.Adam, learning_rate=0.1, amsgrad=True)
-    expected, _, _ = train(keras.optimizers.Adam, learning_rate=0.1, amsgrad=True)
-    assert "ResourceApplyAdam" not in op_types
-    for actual, reference in zip(values, expected):
-        np.testing.assert_allclose(actual, reference, rtol=1e-6)
+@pytest.mark.parametrize("kind, options", [("adam", dict(amsgrad=True)), ("rmsprop", dict(centered=True))])
+def test_fused_optimizer_falls_back_to_keras_where_the_kernel_does_not_apply(kind, options):
+    fused, reference, kernel = FUSED[kind]
+    values, _, op_types = train(fused, learning_rate=0.1, **options)
+    expected, _, _ = train(reference, learning_rate=0.1, **options)
+    assert kernel not in op_types
+    for actual, expected_value in zip(values, expected):
+        np.testing.assert_allclose(actual, expected_value, rtol=1e-6)
 
 
-def test_fused_adam_on_two_replicas_matches_keras_adam():
+@pytest.mark.parametrize("kind", FUSED)
+def test_fused_optimizer_on_two_replicas_matches_keras(kind):
+    fused, reference, _ = FUSED[kind]
     strategy = distribute.get_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2
-    values, slots, _ = train(optimizers.Adam, strategy, learning_rate=0.1)
-    expected_values, expected_slots, _ = train(keras.optimizers.Adam, strategy, learning_rate=0.1)
+    values, slots, _ = train(fused, strategy, learning_rate=0.1)
+    expected_values, expected_slots, _ = train(reference, strategy, learning_rate=0.1)
     for actual, expected in zip(values + slots, expected_values + expected_slots):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)  # Steps are ~0.1.
 
 
-def test_fused_adam_reloads_from_its_config():
+def test_fused_optimizers_reload_from_their_config():
     optimizer = optimizers.Adam(learning_rate=0.01, beta_1=0.5)
     clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert type(clone) is optimizers.Adam and clone.beta_1 == 0.5
+    optimizer = optimizers.RMSprop(learning_rate=0.01, rho=0.99)
+    clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(clone) is optimizers.RMSprop and clone.rho == 0.99
+
+
+def test_fused_rmsprop_checkpoint_holds_only_keras_state(tmp_path):
+    """Its scratch buffers stay out of checkpoints: one written by Keras' RMSprop restores into it and back."""
+    variables = [keras.Variable(np.ones((3, 4), np.float32))]
+    keras_optimizer = keras.optimizers.RMSprop(0.1)
+    keras_optimizer.build(variables)
+    keras_optimizer.apply([tf.fill((3, 4), 2.0)], variables)
+    path = tf.train.Checkpoint(optimizer=keras_optimizer).write(str(tmp_path / "keras"))
+    fused = optimizers.RMSprop(0.1)
+    fused.build([keras.Variable(np.ones((3, 4), np.float32))])
+    tf.train.Checkpoint(optimizer=fused).read(path).assert_consumed()
+    np.testing.assert_allclose(np.asarray(fused.variables[-1]), np.asarray(keras_optimizer.variables[-1]))
+    path = tf.train.Checkpoint(optimizer=fused).write(str(tmp_path / "fused"))
+    names = [name for name, _ in tf.train.list_variables(path)]
+    expected = [name for name, _ in tf.train.list_variables(str(tmp_path / "keras"))]
+    assert names == expected

@@ -47,7 +47,7 @@ class WGAN(adversarial.AdversarialModel):
         if self.gradient_penalty_weight > 0:
             optimizer, options = optimizers.Adam, {"beta_1": 0.5, "beta_2": 0.9}
         else:
-            optimizer, options = keras.optimizers.RMSprop, {"rho": 0.99}  # PyTorch's alpha = 0.99.
+            optimizer, options = optimizers.RMSprop, {"rho": 0.99}  # PyTorch's alpha = 0.99.
         return {
             "generator_optimizer": optimizer(learning_rate, **options),
             "critic_optimizer": optimizer(learning_rate, **options),

@@ -51,3 +51,60 @@ class Adam(keras.optimizers.Adam):
             epsilon=tf.constant(self.epsilon, tf.float32),
             grad=tf.cast(gradient, tf.float32),
         )
+
+
+class _Untracked:
+    """Holds variables out of sight of checkpoint tracking (an attribute list would be saved)."""
+
+    def __init__(self, variables):
+        self.variables = variables
+
+
+@keras.saving.register_keras_serializable(package="keras_gen")
+class RMSprop(keras.optimizers.RMSprop):
+    """keras.optimizers.RMSprop, each variable updated by TensorFlow's ResourceApplyRMSProp kernel.
+
+    The same formula as Keras' (v = rho v + (1 - rho) g^2, step = lr g / sqrt(v + epsilon), with
+    momentum if asked), in one pass over memory instead of about seven element-wise ops. The clipped
+    WGAN's critic updates five times per step: that step is 2% faster here (BENCHMARKS.md).
+    Variables, slots, configuration and checkpoints are Keras' own. Centered RMSprop, sparse or
+    non-float32 gradients and variables mirrored across replicas take Keras' own update.
+    """
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        # The kernel always keeps a momentum accumulator (mom = momentum * mom + step; var -= mom).
+        # Without momentum Keras has none, so each variable gets a scratch buffer: multiplied by 0 and
+        # overwritten at every update (the step is finite for a finite gradient, at most
+        # lr / sqrt(1 - rho)), it is not optimizer state and is not checkpointed.
+        scratch = []
+        if not self.momentum and all(_resource_handle(variable) is not None for variable in variables):
+            scratch = [tf.Variable(tf.zeros(variable.shape, variable.dtype), trainable=False) for variable in variables]
+        self._scratch = _Untracked(scratch)
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        if self.momentum:
+            momentum = _resource_handle(self._momentums[index])
+        else:
+            momentum = self._scratch.variables[index].handle if self._scratch.variables else None
+        handles = [_resource_handle(variable), _resource_handle(self._velocities[index]), momentum]
+        if (
+            self.centered
+            or isinstance(gradient, tf.IndexedSlices)
+            or variable.dtype != tf.float32
+            or any(handle is None for handle in handles)
+        ):
+            return super().update_step(gradient, variable, learning_rate)
+        tf.raw_ops.ResourceApplyRMSProp(
+            var=handles[0],
+            ms=handles[1],
+            mom=handles[2],
+            lr=tf.cast(learning_rate, tf.float32),
+            rho=tf.constant(self.rho, tf.float32),
+            momentum=tf.constant(self.momentum, tf.float32),
+            epsilon=tf.constant(self.epsilon, tf.float32),
+            grad=tf.cast(gradient, tf.float32),
+        )
