@@ -101,7 +101,10 @@ def test_image_to_patches_is_tensorflows_patch_extraction_and_the_adjoint_of_pat
     images = tf.random.stateless_normal((2, 6, 8, 3), seed=(2, 2))
     padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
     expected = tf.image.extract_patches(padded, [1, 4, 4, 1], [1, 2, 2, 1], [1, 1, 1, 1], "VALID")
-    np.testing.assert_array_equal(matmul_conv.image_to_patches(images, fused), expected)
+    np.testing.assert_array_equal(matmul_conv.image_to_patches(images), expected)
+    # Inside a function whose batch size is only known when it runs, as in training.
+    unknown_batch = tf.function(matmul_conv.image_to_patches, input_signature=[tf.TensorSpec((None, 6, 8, 3))])
+    np.testing.assert_array_equal(unknown_batch(images), expected)
     patches = tf.random.stateless_normal((2, 3, 4, 16 * 3), seed=(2, 1))
     forward = tf.reduce_sum(matmul_conv.patches_to_image(patches, fused) * images)
     adjoint = tf.reduce_sum(patches * matmul_conv.image_to_patches(images))
