@@ -14,6 +14,15 @@ def _resource_handle(variable):
     return handle if isinstance(handle, tf.Tensor) else None
 
 
+def _kernel_applies(gradient, variable, handles):
+    """Whether a fused kernel can update `variable`: a dense float32 gradient, plain variables and slots."""
+    return (
+        not isinstance(gradient, tf.IndexedSlices)
+        and variable.dtype == tf.float32
+        and all(handle is not None for handle in handles)
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_gen")
 class Adam(keras.optimizers.Adam):
     """keras.optimizers.Adam, each variable updated by TensorFlow's ResourceApplyAdam kernel.
@@ -30,12 +39,7 @@ class Adam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         handles = [_resource_handle(v) for v in (variable, self._momentums[index], self._velocities[index])]
-        if (
-            self.amsgrad
-            or isinstance(gradient, tf.IndexedSlices)
-            or variable.dtype != tf.float32
-            or any(handle is None for handle in handles)
-        ):
+        if self.amsgrad or not _kernel_applies(gradient, variable, handles):
             return super().update_step(gradient, variable, learning_rate)
         step = tf.cast(self.iterations + 1, tf.float32)
         beta_1, beta_2 = tf.constant(self.beta_1, tf.float32), tf.constant(self.beta_2, tf.float32)
@@ -91,12 +95,7 @@ class RMSprop(keras.optimizers.RMSprop):
         else:
             momentum = self._scratch.variables[index].handle if self._scratch.variables else None
         handles = [_resource_handle(variable), _resource_handle(self._velocities[index]), momentum]
-        if (
-            self.centered
-            or isinstance(gradient, tf.IndexedSlices)
-            or variable.dtype != tf.float32
-            or any(handle is None for handle in handles)
-        ):
+        if self.centered or not _kernel_applies(gradient, variable, handles):
             return super().update_step(gradient, variable, learning_rate)
         tf.raw_ops.ResourceApplyRMSProp(
             var=handles[0],
