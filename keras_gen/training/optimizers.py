@@ -80,11 +80,12 @@ class RMSprop(keras.optimizers.RMSprop):
             return
         super().build(variables)
         # The kernel always keeps a momentum accumulator (mom = momentum * mom + step; var -= mom).
-        # Without momentum Keras has none, so each variable gets a scratch buffer: multiplied by 0 and
+        # Without momentum Keras has none, so each variable gets a scratch buffer (none for centered
+        # RMSprop, which takes Keras' update): multiplied by 0 and
         # overwritten at every update (the step is finite for a finite gradient, at most
         # lr / sqrt(1 - rho)), it is not optimizer state and is not checkpointed.
         scratch = []
-        if not self.momentum and all(_resource_handle(variable) is not None for variable in variables):
+        if not (self.momentum or self.centered) and all(_resource_handle(v) is not None for v in variables):
             scratch = [tf.Variable(tf.zeros(variable.shape, variable.dtype), trainable=False) for variable in variables]
         self._scratch = _Untracked(scratch)
 
