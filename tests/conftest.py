@@ -6,6 +6,12 @@ import struct
 
 import numpy as np
 import pytest
+
+# keras_gen before TensorFlow, as run.py does: keras_gen turns oneDNN on before TensorFlow loads, and
+# the runs tests start as subprocesses inherit that setting. On a CPU where oneDNN is off by default
+# (AMD), this process would otherwise compute with other kernels than its children, and a resumed
+# run would not match, to the last bit, the straight run it is compared with.
+import keras_gen  # noqa: F401  isort: skip
 import tensorflow as tf
 
 # Two logical CPU devices for the whole session, so tests can train under MirroredStrategy in this
@@ -93,3 +99,21 @@ def main_in_process(capsys):
         return status, [line for line in captured.err.splitlines() if line.strip()]
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """{name: (trained model, run directory, version path)} of every model type, trained and exported once.
+
+    Under pytest-xdist the first worker to get here builds them in the folder the workers share, the
+    others wait for it and reopen the same runs (the models restored from their checkpoints).
+    """
+    import fcntl
+
+    import export_helpers
+
+    shared = tmp_path_factory.getbasetemp().parent / "exports"
+    shared.mkdir(exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return export_helpers.build_exports(shared)
