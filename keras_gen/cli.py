@@ -27,6 +27,7 @@ from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.export import saved_model
+from keras_gen.export import signatures
 from keras_gen.networks import convolutional
 from keras_gen.training import distribute
 from keras_gen.training import precision
@@ -199,6 +200,14 @@ flags.DEFINE_string(
     f"Where exports go (TF Serving's --model_base_path): versions 1, 2, ... inside; default "
     f"{saved_model.DEFAULT_ROOT}/<run directory name>.",
 )
+flags.DEFINE_integer(
+    "export_iw_samples",
+    _DEFAULTS.export_iw_samples,
+    "Posterior samples per image of an exported VAE's log_likelihood signature (fixed per export, so "
+    "requests can be batched; recorded in the model card).",
+    lower_bound=1,
+    upper_bound=signatures.MAX_POSTERIOR_SAMPLES_PER_REQUEST,
+)
 flags.DEFINE_list("runs", None, "--mode=report: run directories (training runs, divergence studies) to gather.")
 flags.DEFINE_string(
     "report_file",
@@ -297,7 +306,7 @@ def main(argv):
             path, _ = studies.run_study(run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples)
             print(f"Wrote {path}")
         elif FLAGS.mode == "export":
-            saved_model.export_run(FLAGS.out_dir, FLAGS.export_dir)
+            saved_model.export_run(FLAGS.out_dir, FLAGS.export_dir, log_likelihood_samples=FLAGS.export_iw_samples)
         elif FLAGS.mode == "divergence":
             out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))
             os.makedirs(out_dir, exist_ok=True)

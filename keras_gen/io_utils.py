@@ -14,7 +14,7 @@ def atomic_open(path, mode="w", **kwargs):
     handle, temporary_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
         # mkstemp makes the file private (0600); the result gets the permissions any new file would.
-        os.chmod(temporary_path, 0o666 & ~_umask())
+        os.chmod(temporary_path, 0o666 & ~umask())
         with os.fdopen(handle, mode, **kwargs) as stream:
             yield stream
             stream.flush()
@@ -26,7 +26,8 @@ def atomic_open(path, mode="w", **kwargs):
         raise
 
 
-def _umask():
+def umask():
+    """The process's file mode creation mask (reading it means setting it: set it straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -13,63 +13,13 @@ import tensorflow as tf
 
 import keras_gen
 from conftest import tiny_train_config, write_npz
-from keras_gen.evaluation import likelihood
-from keras_gen.export import requests, saved_model
+from export_helpers import GAN_SIGNATURES, VAE_SIGNATURES, check_outputs, request_files
+from keras_gen.export import requests, saved_model, server_config
 from keras_gen.training import trainer
-
-MODELS = {
-    "vae": {"model": "vae"},
-    "mlp_vae": {"model": "mlp_vae", "hidden_units": 8},
-    "lstm_vae": {"model": "lstm_vae", "hidden_units": 8},
-    "gan": {"model": "gan"},
-    "wgan": {"model": "wgan", "critic_steps": 2},
-}
-VAE_SIGNATURES = {"encode", "decode", "reconstruct", "log_likelihood", "sample", "serving_default"}
-GAN_SIGNATURES = {"generate", "critic", "sample", "serving_default"}
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """{name: (trained model, run directory, version path)}: every model type, 2 steps on 16x16 RGB."""
-    root = tmp_path_factory.mktemp("export")
-    data_path = write_npz(root, (60, 16, 16, 3))
-    result = {}
-    for name, settings in MODELS.items():
-        config = tiny_train_config(
-            data_path, root / "runs" / name, z_dim=3, epochs=1, steps_per_epoch=2, batch_size=4, **settings
-        )
-        model, run_dir = trainer.train(config)
-        result[name] = (model, run_dir, saved_model.export_run(run_dir, str(root / "exports" / name), verbose=0))
-    return result
-
-
-def request_inputs(version):
-    """{signature: inputs} of the REST request files of a version."""
-    inputs = {}
-    for path in sorted(glob.glob(os.path.join(version, "requests", "*.json"))):
-        with open(path) as stream:
-            body = json.load(stream)
-        inputs[body["signature_name"]] = requests.inputs_of_rest_body(body)
-    return inputs
-
-
-def in_memory_outputs(model, signature, inputs):
-    """What the trained Keras model itself gives for a signature's inputs."""
-    if signature == "encode":
-        mean, log_variance = model.encode(inputs["images"])
-        return {"mean": mean, "log_variance": log_variance}
-    if signature in ("decode", "generate"):
-        return {"images": model.decode_to_images(inputs["latents"])}
-    if signature == "reconstruct":
-        return {"reconstructions": model.decode_to_images(model.encode(inputs["images"])[0])}
-    if signature == "critic":
-        return {"scores": tf.reshape(model.critic(inputs["images"] * 2.0 - 1.0), [-1])}
-    raise KeyError(signature)
-
 
 FRESH_PROCESS = textwrap.dedent(
     """
-    import json, os, sys
+    import base64, json, os, sys
     import numpy as np
     import tensorflow as tf
 
@@ -81,12 +31,17 @@ FRESH_PROCESS = textwrap.dedent(
                 body = json.load(stream)
             signature = loaded.signatures[body["signature_name"]]
             specs = signature.structured_input_signature[1]
-            if "instances" in body:  # TF Serving's row format: instances stacked on a batch axis.
-                inputs = {key: [row[key] for row in body["instances"]] for key in body["instances"][0]}
-            else:  # Columnar format: each input as given.
-                inputs = body["inputs"]
-            outputs = signature(**{key: tf.constant(value, specs[key].dtype) for key, value in inputs.items()})
-            for key, value in outputs.items():
+            rows = body["instances"]  # TF Serving's row format: one instance per image.
+            if len(specs) == 1:  # One input: plain values, {"b64": ...} for bytes.
+                (key,) = specs
+                rows = [{key: row} for row in rows]
+            inputs = {}
+            for key, spec in specs.items():
+                values = [row[key] for row in rows]
+                if spec.dtype == tf.string:
+                    values = [base64.b64decode(value["b64"]) for value in values]
+                inputs[key] = tf.constant(values, spec.dtype)
+            for key, value in signature(**inputs).items():
                 results[f"{name}/{body['signature_name']}/{key}"] = value.numpy()
     assert not any(module.startswith("keras_gen") for module in sys.modules), "the export needs no keras_gen"
     np.savez(sys.argv[1], **results)
@@ -101,46 +56,32 @@ def test_every_model_reloads_in_a_fresh_process_and_answers_its_requests_as_the_
         capture_output=True, text=True, timeout=240, cwd=str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    outputs = np.load(tmp_path / "outputs.npz")
+    outputs = np.load(tmp_path / "outputs.npz", allow_pickle=True)
     for name, (model, _, version) in exported.items():
-        inputs = request_inputs(version)
-        expected_signatures = (VAE_SIGNATURES if "vae" in name else GAN_SIGNATURES) - {"serving_default"}
-        assert set(inputs) == expected_signatures, name
-        for signature, signature_inputs in inputs.items():
-            if signature in ("sample", "log_likelihood"):
-                continue  # Checked below against the model by their own contracts.
-            for key, value in in_memory_outputs(model, signature, signature_inputs).items():
-                np.testing.assert_allclose(
-                    outputs[f"{name}/{signature}/{key}"], np.asarray(value), rtol=1e-5, atol=1e-5,
-                    err_msg=f"{name} {signature} {key}",
-                )  # fmt: skip
-        # sample: images are the decodes of the latents it reports, and their rounded uint8 copy.
-        images, latents = outputs[f"{name}/sample/images"], outputs[f"{name}/sample/latents"]
-        assert images.shape == (2, 16, 16, 3) and latents.shape == (2, 3)
-        np.testing.assert_allclose(images, np.asarray(model.decode_to_images(latents)), rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(outputs[f"{name}/sample/images_uint8"], np.round(images * 255).astype(np.uint8))
-        if "vae" in name:
-            check_log_likelihood(model, inputs["log_likelihood"], outputs, name)
+        bodies = request_files(version)
+        assert set(bodies) == (VAE_SIGNATURES if "vae" in name else GAN_SIGNATURES), name
+        for signature, body in bodies.items():
+            dtypes = {
+                key: tf.as_dtype(spec["dtype"])
+                for key, spec in _card(version)["signatures"][signature]["inputs"].items()
+            }
+            inputs = requests.inputs_of_rest_body(body, dtypes)
+            prefix = f"{name}/{signature}/"
+            answer = {key[len(prefix) :]: outputs[key] for key in outputs.files if key.startswith(prefix)}
+            check_outputs(model, signature, inputs, answer, f"{name} {signature}")
 
 
-def check_log_likelihood(model, inputs, outputs, name):
-    """elbo and iwae are the mean and log-mean-exp of the importance weights of the same draws."""
-    images = tf.constant(inputs["images"])
-    count, seed = int(inputs["num_samples"]), int(inputs["seed"])
-    epsilon = tf.random.stateless_normal((count, 2, model.latent_dim), seed=tf.constant([seed, 1], tf.int64))
-    log_likelihood, log_prior_ratio = model.importance_samples(images, model.encode(images), epsilon)
-    weights = log_likelihood + log_prior_ratio
-    np.testing.assert_allclose(outputs[f"{name}/log_likelihood/elbo"], np.mean(weights, axis=0), rtol=1e-5)
-    np.testing.assert_allclose(outputs[f"{name}/log_likelihood/iwae"], likelihood.log_mean_exp(weights), rtol=1e-5)
-    assert np.all(outputs[f"{name}/log_likelihood/iwae"] >= outputs[f"{name}/log_likelihood/elbo"] - 1e-3)
+def _card(version):
+    with open(os.path.join(version, saved_model.CARD_FILE)) as stream:
+        return json.load(stream)
 
 
 def test_sample_with_the_same_seed_gives_the_same_images_in_another_process(exported, tmp_path):
     _, _, version = exported["wgan"]
     script = (
         "import sys, numpy as np, tensorflow as tf; loaded = tf.saved_model.load(sys.argv[1]); "
-        "out = loaded.signatures['sample'](count=tf.constant(4), seed=tf.constant(7, tf.int64)); "
-        "np.save(sys.argv[2], out['images_uint8'].numpy())"
+        "seeds = tf.constant(np.arange(4) + 7 * 2**32, tf.int64); "
+        "np.save(sys.argv[2], loaded.signatures['sample'](seeds=seeds)['images_uint8'].numpy())"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, version, str(tmp_path / "a.npy")], capture_output=True, text=True, timeout=120
@@ -156,7 +97,8 @@ def test_layout_versions_and_model_card(exported, tmp_path):
     model, run_dir, version = exported["gan"]
     export_dir = os.path.dirname(version)
     assert os.path.basename(version) == "1"
-    for name in ("saved_model.pb", "variables", requests.WARMUP_FILE, "requests/sample.json", "model_card.json"):
+    for name in ("saved_model.pb", "variables", requests.WARMUP_FILE, "requests/sample.json", "model_card.json",
+                 server_config.BATCHING_FILE):  # fmt: skip
         assert os.path.exists(os.path.join(version, name)), name
     second = saved_model.export_run(run_dir, export_dir, verbose=0)
     assert os.path.basename(second) == "2" and saved_model.versions(export_dir) == [1, 2]
@@ -168,14 +110,17 @@ def test_layout_versions_and_model_card(exported, tmp_path):
     assert card["flags"]["z_dim"] == 3 and card["serving_default"] == "sample"
     assert card["signatures"]["generate"]["inputs"] == {"latents": {"dtype": "float32", "shape": [None, 3]}}
     assert card["signatures"]["sample"]["outputs"]["images_uint8"] == {"dtype": "uint8", "shape": [None, 16, 16, 3]}
+    assert card["signatures"]["sample"]["inputs"] == {"seeds": {"dtype": "int64", "shape": [None]}}
+    assert card["signatures"]["critic_bytes"]["inputs"] == {"images_bytes": {"dtype": "string", "shape": [None]}}
     assert "critic_loss" in card["metrics"]["last_epoch"] and card["versions"]["tensorflow"] == tf.__version__
 
 
 def test_serving_default_is_reconstruct_for_vaes_and_sample_for_gans(exported):
     for name, (_, _, version) in exported.items():
         signatures = tf.saved_model.load(version).signatures
-        assert set(signatures) == (VAE_SIGNATURES if "vae" in name else GAN_SIGNATURES), name
+        assert set(signatures) == (VAE_SIGNATURES if "vae" in name else GAN_SIGNATURES) | {"serving_default"}, name
         expected = "reconstructions" if "vae" in name else "images_uint8"
+        assert "images_png_bytes" in signatures["serving_default"].structured_outputs, name
         assert expected in signatures["serving_default"].structured_outputs, name
 
 
@@ -185,18 +130,8 @@ def test_saved_model_cli_lists_every_signature(exported):
         _, _, version = exported[name]
         result = subprocess.run([cli, "show", "--dir", version, "--all"], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
-        for signature in VAE_SIGNATURES if name == "vae" else GAN_SIGNATURES:
+        for signature in (VAE_SIGNATURES if name == "vae" else GAN_SIGNATURES) | {"serving_default"}:
             assert f"signature_def['{signature}']" in result.stdout, (name, signature)
-
-
-def test_warmup_file_parses_and_every_request_in_it_runs(exported):
-    _, _, version = exported["vae"]
-    warmup = requests.read_warmup(os.path.join(version, requests.WARMUP_FILE))
-    assert {signature for signature, _ in warmup} == VAE_SIGNATURES - {"serving_default"}
-    signatures = tf.saved_model.load(version).signatures
-    for signature, inputs in warmup:
-        outputs = signatures[signature](**{key: tf.constant(value) for key, value in inputs.items()})
-        assert all(np.all(np.isfinite(value.numpy())) for value in outputs.values()), signature
 
 
 def test_load_picks_the_newest_version_and_offers_the_models_methods(exported):
@@ -210,7 +145,7 @@ def test_load_picks_the_newest_version_and_offers_the_models_methods(exported):
     np.testing.assert_allclose(mean, model.encode(images)[0], rtol=1e-5, atol=1e-6)
     # uint8 images are read as pixel values.
     np.testing.assert_allclose(loaded.reconstruct((images * 255).astype(np.uint8)).shape, (3, 16, 16, 3))
-    bounds = loaded.log_likelihood(images, num_samples=8)
+    bounds = loaded.log_likelihood(images)
     assert bounds["elbo"].shape == (3,) and np.all(bounds["iwae"] >= bounds["elbo"] - 1e-3)
     with pytest.raises(keras_gen.errors.UserError, match="has no signature 'generate'"):
         loaded.generate(latents)

@@ -34,6 +34,7 @@ def test_from_python_section_runs_as_written(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=280)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(16, 32, 32, 1) uint8" in result.stdout
+    assert "True" in result.stdout.splitlines()  # The trained model and its export sample the same images.
     assert "(16, 32, 32, 1) (4,)" in result.stdout
     assert re.search(r"test IWAE bound: \d+ nats per image", result.stdout)
     assert re.search(r"Wasserstein estimate: -?\d", result.stdout)

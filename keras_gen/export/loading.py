@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen.export import saved_model
+from keras_gen.models import base
 
 
 def resolve_version(path):
@@ -33,6 +34,7 @@ class ExportedModel:
     Images go in as float32 in [0, 1] or uint8 (converted), (batch, size, size, channels); results
     come back as numpy arrays. Methods exist for the signatures the model has: every model has
     `sample`; VAEs `encode`, `decode`, `reconstruct`, `log_likelihood`; GANs `generate`, `critic`.
+    `call(signature, **inputs)` reaches every signature, the `*_bytes` ones included.
 
     Attributes:
         path: the version directory loaded.
@@ -63,8 +65,12 @@ class ExportedModel:
         return {name: value.numpy() for name, value in function(**tensors).items()}
 
     def sample(self, count=16, seed=0):
-        """`count` images from the prior as uint8 (count, size, size, channels); the same seed, the same images."""
-        return self.call("sample", count=count, seed=seed)["images_uint8"]
+        """`count` images from the prior as uint8 (count, size, size, channels); the same seed, the same images.
+
+        Image i is the `sample` signature's answer to the row seed seed * 2**32 + i (models.base.row_seeds),
+        as the trained model's own `sample(count, seed)`.
+        """
+        return self.call("sample", seeds=base.row_seeds(count, seed))["images_uint8"]
 
     def decode(self, latents):
         """Pixel means in [0, 1] for latents (batch, latent_dim) (VAEs)."""
@@ -79,9 +85,14 @@ class ExportedModel:
         """E[x | z = posterior mean] in [0, 1] (VAEs)."""
         return self.call("reconstruct", images=_unit_images(images))["reconstructions"]
 
-    def log_likelihood(self, images, num_samples=1, seed=0):
-        """{"elbo", "iwae"}: bounds on log p(x) in nats per image from `num_samples` posterior draws (VAEs)."""
-        return self.call("log_likelihood", images=_unit_images(images), num_samples=num_samples, seed=seed)
+    def log_likelihood(self, images, seed=0):
+        """{"elbo", "iwae"}: bounds on log p(x) in nats per image (VAEs).
+
+        From the export's fixed number of posterior draws per image (`card["log_likelihood_samples"]`),
+        image i's drawn with the row seed seed * 2**32 + i.
+        """
+        images = _unit_images(images)
+        return self.call("log_likelihood", images=images, seeds=base.row_seeds(len(images), seed))
 
     def generate(self, latents):
         """Images in [0, 1] for latents (batch, latent_dim) (GAN/WGAN)."""

@@ -5,16 +5,21 @@
         assets.extra/tf_serving_warmup_requests   one request per signature, replayed by TF Serving on load
         requests/<signature>.json             REST request bodies, for curl and tests
         model_card.json                       what was exported: run, flags, training, metrics, signatures
+        batching_parameters.txt               TF Serving's batching settings, measured on this model
+    saved_models/models.config, saved_models/batching_parameters.txt   server-wide (server_config)
 
 Versions are increasing integers. A version is written in a temporary directory beside the others
 (which TF Serving ignores: its name is not a number) and renamed into place only when complete, so
 no version is ever half-written or overwritten, and a server watching the folder never sees one
-being written.
+being written. Before it is published, every request of its warm-up file is replayed the way TF
+Serving replays it when it loads the version (export.session): an export the server could not load
+is never published. Published versions are readable by whoever the user's umask lets read new files.
 """
 
 import datetime
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
@@ -25,6 +30,8 @@ from keras_gen import io_utils
 from keras_gen import runs
 from keras_gen.evaluation import evaluate
 from keras_gen.export import requests
+from keras_gen.export import server_config
+from keras_gen.export import session
 from keras_gen.export import signatures
 from keras_gen.training import callbacks
 
@@ -45,21 +52,23 @@ def versions(export_dir):
     return sorted(int(name) for name in os.listdir(export_dir) if name.isdigit())
 
 
-def export_run(run_dir, export_dir=None, verbose=1):
+def export_run(run_dir, export_dir=None, verbose=1, log_likelihood_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES):
     """Exports the newest checkpoint of `run_dir` as the next version under `export_dir`.
 
     Args:
         run_dir: a keras_gen run directory with at least one checkpoint.
         export_dir: the model's folder (TF Serving's --model_base_path); default saved_models/<run name>.
+        log_likelihood_samples: posterior samples per image of a VAE's `log_likelihood` signature.
 
     Returns:
         The path of the new version, e.g. saved_models/wgan_svhn/3.
     """
     run = runs.load_run(run_dir)  # A missing run or checkpoint fails here, before anything is written.
     export_dir = export_dir or default_export_dir(run_dir)
+    model_name = os.path.basename(os.path.normpath(export_dir))
     staging = _staging_directory(export_dir)
     try:
-        module = signatures.serving_module(run.model)
+        module = signatures.serving_module(run.model, log_likelihood_samples)
         functions = module.signatures()
         tf.saved_model.save(module, staging, signatures=functions)
         described = {name: describe(function) for name, function in functions.items()}
@@ -67,15 +76,51 @@ def export_run(run_dir, export_dir=None, verbose=1):
         requests.write_rest_requests(staging, examples)
         dtypes = {name: {key: tf.as_dtype(spec["dtype"]) for key, spec in described[name]["inputs"].items()}
                   for name in examples}  # fmt: skip
-        requests.write_warmup(staging, examples, os.path.basename(os.path.normpath(export_dir)), dtypes)
+        requests.write_warmup(staging, examples, model_name, dtypes)
+        batching = _check_and_measure(staging, module.default_signature, examples[module.default_signature])
+        io_utils.write_text(
+            os.path.join(staging, server_config.BATCHING_FILE),
+            server_config.batching_text(
+                batching["parameters"], batching["latencies"], f"{model_name} ({run.config.model})"
+            ),
+        )
         card = model_card(run, described, module.default_signature)
+        card.update(module.card())
+        card["batching"] = {
+            "signature": module.default_signature,
+            "latency_ms": {str(rows): round(seconds * 1000, 3) for rows, seconds in batching["latencies"].items()},
+            "parameters": batching["parameters"],
+        }
         path = _publish(staging, export_dir, card)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _write_server_files(path, os.path.dirname(os.path.abspath(export_dir)))
     if verbose:
         print(f"Exported {run.checkpoint} to {path}")
     return path
+
+
+def _write_server_files(version_dir, root):
+    """models.config and batching_parameters.txt beside the model folders; the version stands without them."""
+    try:
+        server_config.write_models_config(root)
+        with open(os.path.join(version_dir, server_config.BATCHING_FILE), encoding="utf-8") as stream:
+            io_utils.write_text(os.path.join(root, server_config.BATCHING_FILE), stream.read())
+    except OSError as error:
+        print(f"warning: {root} cannot be written ({error.strerror or error}): no models.config there", file=sys.stderr)
+
+
+def _check_and_measure(version_dir, default_signature, example):
+    """Replays every warm-up request as TF Serving does on load, then times the default signature.
+
+    Returns {"latencies": {batch size: seconds}, "parameters": TF Serving's batching parameters}.
+    """
+    with session.ServingSession(version_dir) as served:
+        for signature, inputs in requests.read_warmup(os.path.join(version_dir, requests.WARMUP_FILE)):
+            served.run(signature, inputs)
+        latencies = server_config.measure_latency(served, default_signature, example)
+    return {"latencies": latencies, "parameters": server_config.batching_parameters(latencies)}
 
 
 def _staging_directory(export_dir):
@@ -84,7 +129,11 @@ def _staging_directory(export_dir):
         raise errors.UserError(f"--export_dir {export_dir} is a file; expected a directory")
     try:
         os.makedirs(export_dir, exist_ok=True)
-        return tempfile.mkdtemp(dir=export_dir, prefix=_STAGING_PREFIX)
+        staging = tempfile.mkdtemp(dir=export_dir, prefix=_STAGING_PREFIX)
+        # mkdtemp's folder is private (0700): once renamed into a version, a server running as another
+        # user could not read it. It gets the permissions any new folder would.
+        os.chmod(staging, 0o777 & ~io_utils.umask())
+        return staging
     except OSError as error:
         raise errors.UserError(f"--export_dir {export_dir} cannot be written: {error.strerror or error}") from None
 

@@ -1,57 +1,97 @@
 """The signatures of an exported model: what TF Serving and `keras_gen.load` call.
 
 Plain TensorFlow over the trained networks, so the SavedModel runs without keras_gen. Images go in
-and come out as float32 in [0, 1], (batch, size, size, channels); the batch dimension is dynamic
-everywhere, the image size and channels are those of the run.
+and come out as float32 in [0, 1], (batch, size, size, channels), or as PNG/JPEG bytes; the image
+size and channels are those of the run.
+
+Every input and every output has the batch dimension first, and each row's result depends on that
+row alone, so TF Serving's batching (`--enable_batching`) can merge requests and split the answers.
 
 VAEs (encoder and decoder):
-    encode(images) -> mean, log_variance                      posterior q(z|x), each (batch, z)
-    decode(latents) -> images                                 pixel means E[x|z]
-    reconstruct(images) -> reconstructions                    E[x | z = posterior mean]  (serving_default)
-    log_likelihood(images, num_samples, seed) -> elbo, iwae   bounds on log p(x) in nats per image
-    sample(count, seed) -> images, images_uint8, latents
+    encode(images) -> mean, log_variance                 posterior q(z|x), each (batch, z)
+    encode_bytes(images_bytes) -> mean, log_variance
+    decode(latents) -> images, images_png_bytes          pixel means E[x|z]
+    reconstruct(images) -> reconstructions, images_png_bytes   E[x | z = posterior mean] (serving_default)
+    reconstruct_bytes(images_bytes) -> images_png_bytes
+    log_likelihood(images, seeds) -> elbo, iwae          bounds on log p(x), nats per image, from the
+                                                         export's fixed number of posterior draws
+    sample(seeds) -> images, images_uint8, images_png_bytes, latents
 GAN/WGAN (generator and critic):
-    generate(latents) -> images
-    critic(images) -> scores                                  the critic's output, one per image
-    sample(count, seed) -> images, images_uint8, latents      (serving_default)
+    generate(latents) -> images, images_png_bytes
+    critic(images) -> scores                             the critic's output, one per image
+    critic_bytes(images_bytes) -> scores
+    sample(seeds) -> images, images_uint8, images_png_bytes, latents   (serving_default)
 
-`sample` draws its latents with stateless ops from `seed`: the same seed gives the same images in
-any process (a SavedModel keeps no random state between calls).
+`seeds` is one int64 per image: `sample` draws row i's latent with stateless ops from seeds[i]
+alone, so a seed gives the same image in any batch and any process (a SavedModel keeps no random
+state between calls). PNG outputs end in `_bytes`, the suffix by which TF Serving's REST API returns
+a string tensor as {"b64": ...}; `images_bytes` inputs take {"b64": ...} in a REST request.
+
+Bounds: a request of more than MAX_IMAGES_PER_REQUEST rows, or a log_likelihood request of more than
+MAX_POSTERIOR_SAMPLES_PER_REQUEST decoded images (rows x the export's samples per image), is refused
+by the graph with INVALID_ARGUMENT naming the bound, before any network runs.
 """
 
 import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import adversarial
+from keras_gen.models import base
 from keras_gen.models import vae
 
 # The signature TF Serving calls when a request names none.
 DEFAULT = {"vae": "reconstruct", "adversarial": "sample"}
+# Rows of one request, after TF Serving's batching merged it: 1024 64x64 RGB images are 50 MB of
+# float32 output, and the networks' activations a few hundred MB more.
+MAX_IMAGES_PER_REQUEST = 1024
+# Decoded images of one log_likelihood request (rows x posterior samples per row): its time.
+MAX_POSTERIOR_SAMPLES_PER_REQUEST = 65_536
+# Its memory: the posterior samples are decoded this many images at a time.
+DECODES_PER_PASS = 1024
+# Posterior samples per image of log_likelihood, unless the export says otherwise.
+DEFAULT_LOG_LIKELIHOOD_SAMPLES = 64
+# The PNG output of every signature that produces images.
+PNG_OUTPUT = "images_png_bytes"
+BYTES_INPUT = "images_bytes"
 
 
 class _Served(tf.Module):
-    """What every exported model offers: `sample` from the prior N(0, I) through `images_of`."""
+    """What every exported model offers: `sample` from the prior N(0, I) through `images_of`.
 
-    def __init__(self, latent_dim, image_shape, name):
+    The Keras networks are held out of the saved object graph (`_Networks`) and their variables are
+    tracked as the tf.Variables the signatures read: a Keras 3 model saved as a tf.Module attribute
+    stores each variable twice, and the SignatureDefs then read resources the SavedModel's restore op
+    never creates, which fails in TF Serving's session (keras-team/keras#20096, tensorflow/serving#2250)
+    while tf.saved_model.load still works. keras.export.ExportArchive tracks them the same way.
+    """
+
+    def __init__(self, networks, latent_dim, image_shape, name):
         super().__init__(name=name)
+        self._networks = _Networks(networks)
+        self.network_variables = [
+            _tf_variable(variable) for network in networks.values() for variable in network.variables
+        ]
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
-        self.sample = tf.function(
-            self._sample,
-            input_signature=[tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int64, name="seed")],
-        )
+        self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
 
-    def images_spec(self, name="images"):
-        return tf.TensorSpec((None,) + self.image_shape, tf.float32, name=name)
+    def images_spec(self):
+        return tf.TensorSpec((None,) + self.image_shape, tf.float32, name="images")
+
+    def bytes_spec(self):
+        return tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
 
     def latents_spec(self):
         return tf.TensorSpec((None, self.latent_dim), tf.float32, name="latents")
 
-    def _sample(self, count, seed):
-        seed = tf.stack([seed, tf.constant(0, tf.int64)])
-        latents = tf.random.stateless_normal(tf.stack([count, self.latent_dim]), seed=seed)  # (count, latent_dim)
+    def decode_bytes(self, images_bytes):
+        """(batch,) PNG/JPEG/GIF/BMP -> (batch, size, size, channels) in [0, 1], as the data readers would."""
+        return decode_images(bounded_rows(images_bytes), self.image_shape)
+
+    def _sample(self, seeds):
+        latents = base.row_latents(bounded_rows(seeds), self.latent_dim)  # (batch, latent_dim)
         images = self.images_of(latents)
-        return {"images": images, "images_uint8": to_uint8(images), "latents": latents}
+        return {"images": images, "images_uint8": to_uint8(images), PNG_OUTPUT: encode_png(images), "latents": latents}
 
     def images_of(self, latents):
         """Images in [0, 1] for latents: the decoder's pixel means, or the generator's output."""
@@ -66,60 +106,102 @@ class _Served(tf.Module):
         functions["serving_default"] = functions[self.default_signature]
         return functions
 
+    def card(self):
+        """What the model card says of the signatures beyond their shapes."""
+        return {
+            "limits": {
+                "images_per_request": MAX_IMAGES_PER_REQUEST,
+                "posterior_samples_per_request": MAX_POSTERIOR_SAMPLES_PER_REQUEST,
+            }
+        }
+
 
 class VAEServing(_Served):
     default_signature = DEFAULT["vae"]
 
-    def __init__(self, model):
-        super().__init__(model.latent_dim, model.image_shape, name="keras_gen_vae")
-        self.encoder, self.decoder = model.encoder, model.decoder
+    def __init__(self, model, log_likelihood_samples=DEFAULT_LOG_LIKELIHOOD_SAMPLES):
+        if log_likelihood_samples < 1 or log_likelihood_samples > MAX_POSTERIOR_SAMPLES_PER_REQUEST:
+            raise ValueError(
+                f"log_likelihood_samples={log_likelihood_samples}; expected 1 to {MAX_POSTERIOR_SAMPLES_PER_REQUEST}"
+            )
+        super().__init__(
+            {"encoder": model.encoder, "decoder": model.decoder},
+            model.latent_dim,
+            model.image_shape,
+            name="keras_gen_vae",
+        )
         self.likelihood = model.likelihood
-        self.encode = tf.function(self._encode, input_signature=[self.images_spec()])
-        self.decode = tf.function(self._decode, input_signature=[self.latents_spec()])
-        self.reconstruct = tf.function(self._reconstruct, input_signature=[self.images_spec()])
+        self.log_likelihood_samples = int(log_likelihood_samples)
+        images, images_bytes, latents = self.images_spec(), self.bytes_spec(), self.latents_spec()
+        self.encode = tf.function(self._encode, input_signature=[images])
+        self.encode_bytes = tf.function(
+            lambda data: self._encode(self.decode_bytes(data)), input_signature=[images_bytes]
+        )
+        self.decode = tf.function(self._decode, input_signature=[latents])
+        self.reconstruct = tf.function(self._reconstruct, input_signature=[images])
+        self.reconstruct_bytes = tf.function(self._reconstruct_bytes, input_signature=[images_bytes])
         self.log_likelihood = tf.function(
-            self._log_likelihood,
-            input_signature=[
-                self.images_spec(),
-                tf.TensorSpec([], tf.int32, name="num_samples"),
-                tf.TensorSpec([], tf.int64, name="seed"),
-            ],
+            self._log_likelihood, input_signature=[images, tf.TensorSpec([None], tf.int64, name="seeds")]
         )
 
     def signature_names(self):
-        return ("encode", "decode", "reconstruct", "log_likelihood", "sample")
+        return ("encode", "encode_bytes", "decode", "reconstruct", "reconstruct_bytes", "log_likelihood", "sample")
+
+    def card(self):
+        return {**super().card(), "log_likelihood_samples": self.log_likelihood_samples}
 
     def _encode(self, images):
-        mean, log_variance = self.encoder(images, training=False)
+        mean, log_variance = self._networks.encoder(bounded_rows(images), training=False)
         return {"mean": mean, "log_variance": log_variance}
 
     def images_of(self, latents):
-        return losses.likelihood_mean(self.likelihood, self.decoder(latents, training=False))
+        return losses.likelihood_mean(self.likelihood, self._networks.decoder(latents, training=False))
 
     def _decode(self, latents):
-        return {"images": self.images_of(latents)}
+        images = self.images_of(bounded_rows(latents))
+        return {"images": images, PNG_OUTPUT: encode_png(images)}
+
+    def _reconstructions(self, images):
+        mean, _ = self._networks.encoder(images, training=False)
+        return self.images_of(mean)
 
     def _reconstruct(self, images):
-        mean, _ = self.encoder(images, training=False)
-        return {"reconstructions": self.images_of(mean)}
+        reconstructions = self._reconstructions(bounded_rows(images))
+        return {"reconstructions": reconstructions, PNG_OUTPUT: encode_png(reconstructions)}
 
-    def _log_likelihood(self, images, num_samples, seed):
-        """ELBO and IWAE bound (Burda et al., 2016) on log p(x) from `num_samples` draws z ~ q(z|x).
+    def _reconstruct_bytes(self, images_bytes):
+        return {PNG_OUTPUT: encode_png(self._reconstructions(self.decode_bytes(images_bytes)))}
 
-        In nats per image, of the images as given: pass binary images to a Bernoulli model; a
-        continuous-Bernoulli model reports log p + D ln 256 of dequantized pixels (see losses).
+    def _log_likelihood(self, images, seeds):
+        """ELBO and IWAE bound (Burda et al., 2016) on log p(x), from `log_likelihood_samples` draws z ~ q(z|x).
+
+        Row i's draws come from seeds[i] alone. In nats per image, of the images as given: pass binary
+        images to a Bernoulli model; a continuous-Bernoulli model reports log p + D ln 256 of
+        dequantized pixels (see losses).
         """
-        posterior = self.encoder(images, training=False)
-        shape = tf.stack([num_samples, tf.shape(images)[0], self.latent_dim])
-        epsilon = tf.random.stateless_normal(shape, seed=tf.stack([seed, tf.constant(1, tf.int64)]))
-        log_likelihood, log_prior_ratio = vae.importance_terms(
-            self.decoder, self.likelihood, images, posterior, epsilon
+        samples = self.log_likelihood_samples
+        images, seeds = bounded_rows(images), bounded_rows(seeds)
+        rows = tf.shape(images)[0]
+        check = tf.debugging.assert_less_equal(
+            rows * samples,
+            MAX_POSTERIOR_SAMPLES_PER_REQUEST,
+            message=(
+                f"log_likelihood decodes {samples} posterior samples per image and at most "
+                f"{MAX_POSTERIOR_SAMPLES_PER_REQUEST} per request: send at most "
+                f"{MAX_POSTERIOR_SAMPLES_PER_REQUEST // samples} images"
+            ),
         )
-        log_weights = log_likelihood + log_prior_ratio  # (num_samples, batch)
-        count = tf.cast(num_samples, log_weights.dtype)
+        check_seeds = tf.debugging.assert_equal(
+            tf.shape(seeds)[0], rows, message="log_likelihood takes one seed per image"
+        )
+        with tf.control_dependencies([check, check_seeds]):
+            images = tf.identity(images)
+        posterior = self._networks.encoder(images, training=False)
+        epsilon = tf.transpose(base.row_normals(seeds, (samples, self.latent_dim), stream=1), [1, 0, 2])
+        log_weights = _importance_log_weights(self._networks.decoder, self.likelihood, images, posterior, epsilon)
         return {
             "elbo": tf.reduce_mean(log_weights, axis=0),
-            "iwae": tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(count),
+            "iwae": tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(float(samples)),
         }
 
 
@@ -127,23 +209,78 @@ class AdversarialServing(_Served):
     default_signature = DEFAULT["adversarial"]
 
     def __init__(self, model):
-        super().__init__(model.latent_dim, model.generator.output_shape[1:], name="keras_gen_gan")
-        self.generator, self.critic_network = model.generator, model.critic
+        super().__init__(
+            {"generator": model.generator, "critic": model.critic},
+            model.latent_dim,
+            model.generator.output_shape[1:],
+            name="keras_gen_gan",
+        )
         self.generate = tf.function(self._generate, input_signature=[self.latents_spec()])
         self.critic = tf.function(self._critic, input_signature=[self.images_spec()])
+        self.critic_bytes = tf.function(
+            lambda data: self._critic(self.decode_bytes(data)), input_signature=[self.bytes_spec()]
+        )
 
     def signature_names(self):
-        return ("generate", "critic", "sample")
+        return ("generate", "critic", "critic_bytes", "sample")
 
     def images_of(self, latents):
-        return (self.generator(latents, training=False) + 1.0) / 2.0
+        return (self._networks.generator(latents, training=False) + 1.0) / 2.0
 
     def _generate(self, latents):
-        return {"images": self.images_of(latents)}
+        images = self.images_of(bounded_rows(latents))
+        return {"images": images, PNG_OUTPUT: encode_png(images)}
 
     def _critic(self, images):
         # The critic was trained on [-1, 1]; the signature takes images in [0, 1] like every other.
-        return {"scores": tf.reshape(self.critic_network(images * 2.0 - 1.0, training=False), [-1])}
+        scores = self._networks.critic(bounded_rows(images) * 2.0 - 1.0, training=False)
+        return {"scores": tf.reshape(scores, [-1])}
+
+
+class _Networks:
+    """The Keras networks by name, as a plain object: tf.Module does not track what is inside."""
+
+    def __init__(self, networks):
+        self.__dict__.update(networks)
+
+
+def _tf_variable(variable):
+    """The tf.Variable inside a Keras 3 variable, which is what a traced function captures."""
+    value = variable.value
+    if not isinstance(value, tf.Variable):
+        raise TypeError(
+            f"the Keras variable {variable.path} holds a {type(value).__name__}, not a tf.Variable: this "
+            "Keras version stores variables differently from the Keras 3 the export was written for"
+        )
+    return value
+
+
+def _importance_log_weights(decoder, likelihood, images, posterior, epsilon):
+    """log p(x, z) / q(z|x) of every draw, (num_samples, batch), decoding DECODES_PER_PASS images at a time."""
+    num_samples, rows = tf.shape(epsilon)[0], tf.shape(epsilon)[1]
+    chunk = tf.maximum(1, DECODES_PER_PASS // tf.maximum(rows, 1))
+
+    def body(start, weights):
+        stop = tf.minimum(start + chunk, num_samples)
+        log_likelihood, log_prior_ratio = vae.importance_terms(
+            decoder, likelihood, images, posterior, epsilon[start:stop]
+        )
+        return stop, weights.write(weights.size(), log_likelihood + log_prior_ratio)
+
+    weights = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False, element_shape=[None, None])
+    _, weights = tf.while_loop(lambda start, _: start < num_samples, body, (tf.constant(0), weights))
+    return weights.concat()  # (num_samples, batch)
+
+
+def bounded_rows(tensor):
+    """`tensor`, with a check that runs before anything that reads it: at most MAX_IMAGES_PER_REQUEST rows."""
+    check = tf.debugging.assert_less_equal(
+        tf.shape(tensor)[0],
+        MAX_IMAGES_PER_REQUEST,
+        message=f"at most {MAX_IMAGES_PER_REQUEST} images per request; split the request",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
 
 
 def to_uint8(images):
@@ -151,10 +288,76 @@ def to_uint8(images):
     return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
 
 
-def serving_module(model):
+def encode_png(images):
+    """(batch,) PNG files of images in [0, 1], (batch, size, size, channels)."""
+    return tf.map_fn(tf.io.encode_png, to_uint8(images), fn_output_signature=tf.TensorSpec([], tf.string))
+
+
+def decode_images(images_bytes, image_shape):
+    """Decodes (batch,) encoded images to (batch, *image_shape) floats in [0, 1], as the data readers do.
+
+    Transparency is composited over black, grey becomes RGB (or RGB grey, by luminance) to match the
+    model's channels, and the image is centre-cropped to a square and brought to the model's size:
+    zero-padded when it is at most size/8 smaller (MNIST's 28 -> 32), else resized with antialiasing
+    (data.readers.fit_to_size, data.readers._decode_image).
+    """
+    size, channels = image_shape[0], image_shape[-1]
+
+    def decode(data):
+        image = tf.io.decode_image(data, expand_animations=False)  # (height, width, 1 to 4) uint8
+        return _fit_to_size(_to_channels(tf.cast(image, tf.float32), channels), size) / 255.0
+
+    return tf.map_fn(decode, images_bytes, fn_output_signature=tf.TensorSpec(tuple(image_shape), tf.float32))
+
+
+def _to_channels(image, channels):
+    """A decoded image of 1 to 4 channels as `channels` (1 or 3), alpha over black, pixel values 0-255."""
+
+    def grey(image):
+        return image if channels == 1 else tf.tile(image, [1, 1, 3])
+
+    def colour(image):
+        return tf.image.rgb_to_grayscale(image) if channels == 1 else image
+
+    branches = [
+        lambda: grey(image[..., :1]),
+        lambda: grey(tf.round(image[..., :1] * image[..., 1:2] / 255.0)),
+        lambda: colour(image[..., :3]),
+        lambda: colour(tf.round(image[..., :3] * image[..., 3:4] / 255.0)),
+    ]
+    result = tf.switch_case(tf.shape(image)[-1] - 1, branches)
+    return tf.ensure_shape(result, [None, None, channels])
+
+
+def _fit_to_size(image, size):
+    """data.readers.fit_to_size for one image (height, width, channels) of pixel values 0-255."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(height, width)
+    image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
+
+    def pad():
+        before = (size - side) // 2
+        return tf.pad(image, [[before, size - side - before], [before, size - side - before], [0, 0]])
+
+    def resize(method):
+        resized = tf.image.resize(image, (size, size), method=method, antialias=True)
+        return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
+
+    image = tf.case(
+        [
+            (tf.equal(side, size), lambda: image),
+            (tf.logical_and(side < size, size - side <= size // 8), pad),
+            (side > size, lambda: resize("area")),
+        ],
+        default=lambda: resize("bilinear"),
+    )
+    return tf.ensure_shape(image, [size, size, None])
+
+
+def serving_module(model, log_likelihood_samples=DEFAULT_LOG_LIKELIHOOD_SAMPLES):
     """The tf.Module to save for a trained keras_gen model."""
     if isinstance(model, vae.VAE):
-        return VAEServing(model)
+        return VAEServing(model, log_likelihood_samples)
     if isinstance(model, adversarial.AdversarialModel):
         return AdversarialServing(model)
     raise ValueError(f"cannot export a {type(model).__name__}; expected a VAE, GAN or WGAN")

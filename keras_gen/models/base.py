@@ -3,7 +3,11 @@
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+# Seeds of `sample(count, seed)` are below this, so that row seeds seed * 2**32 + i fit in an int64.
+MAX_SEED = 2**31
 
 
 class GenerativeModel(keras.Model):
@@ -182,6 +186,16 @@ class GenerativeModel(keras.Model):
         """Images in [0, 1], (batch, size, size, channels), for latents (batch, latent_dim)."""
         raise NotImplementedError
 
+    def sample(self, count=16, seed=0):
+        """`count` images from the prior as uint8 (count, size, size, channels).
+
+        The same images as the exported model's `sample` signature gives for `row_seeds(count, seed)`
+        (and `keras_gen.load(...).sample(count, seed)`): the same seed, the same images, anywhere.
+        """
+        latents = row_latents(row_seeds(count, seed), self.latent_dim)
+        images = self.decode_to_images(latents)
+        return np.asarray(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), np.uint8)
+
     @staticmethod
     def images_of(data):
         """The images of a batch, whether it comes as images, (images, labels) or train_on_batch's tuple."""
@@ -210,3 +224,34 @@ def _on_every_replica(context, condition):
 def _applied(optimizer, gradients, variables):
     optimizer.apply(gradients, variables)
     return tf.constant(True)
+
+
+def row_seeds(count, seed=0):
+    """The per-image seeds of `count` samples drawn with `seed`: seed * 2**32 + (0, 1, ..., count - 1).
+
+    Two seeds give disjoint rows, and a longer draw begins with a shorter one's images.
+    """
+    if not 0 <= int(seed) < MAX_SEED:
+        raise ValueError(f"seed={seed}; expected an integer from 0 to {MAX_SEED - 1}")
+    if not 0 <= int(count) < 2**32:
+        raise ValueError(f"count={count}; expected a non-negative integer")
+    return np.arange(int(count), dtype=np.int64) + np.int64(seed) * 2**32
+
+
+def row_normals(seeds, shape, stream=0):
+    """Standard normal draws (batch, *shape), row i from the stateless seed (seeds[i], stream) alone.
+
+    A row's numbers do not depend on the other rows, so a batch of requests can be merged (TF
+    Serving's batching) and a seed gives the same draw in any batch, process or machine.
+    """
+    stream = tf.constant(stream, tf.int64)
+    return tf.map_fn(
+        lambda seed: tf.random.stateless_normal(shape, seed=tf.stack([seed, stream])),
+        tf.convert_to_tensor(seeds, tf.int64),
+        fn_output_signature=tf.TensorSpec(tuple(shape), tf.float32),
+    )
+
+
+def row_latents(seeds, latent_dim):
+    """Latents (batch, latent_dim) from the prior N(0, I), one per seed: what `sample` decodes."""
+    return row_normals(seeds, (latent_dim,), stream=0)

@@ -30,6 +30,7 @@ from keras_gen import losses
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
+from keras_gen.export import signatures
 from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
 from keras_gen.training import distribute
@@ -99,6 +100,8 @@ class TrainConfig:
     deterministic: bool = False
     export: bool = True
     export_dir: str | None = None
+    # Posterior samples per image of an exported VAE's log_likelihood signature.
+    export_iw_samples: int = signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES
     distribute: str = "auto"
     mixed_precision: str = "float32"  # training.precision.POLICIES
     profile_batches: str | None = None
@@ -453,5 +456,5 @@ def _train(
     if config.export and write_dir == config.out_dir:  # The chief; other workers' directories are temporary.
         from keras_gen.export import saved_model  # Export reopens runs, which imports this module.
 
-        saved_model.export_run(config.out_dir, config.export_dir)
+        saved_model.export_run(config.out_dir, config.export_dir, log_likelihood_samples=config.export_iw_samples)
     return model, config.out_dir
