@@ -7,7 +7,8 @@ of seconds per epoch, training images per second and the test metrics after ever
 `sample_quality` times the metrics of 10,000 real test images against 10,000 training images with
 the dataset's trained classifier: feature extraction and each metric separately.
 `export` trains every model type for 2 steps, exports it, and times the export, measures the
-SavedModel's size and the latency of `sample(64)` from the reloaded SavedModel and in memory.
+SavedModel's size and the p50/p99 latency of every signature at batch 1 and 64 in TF Serving's
+execution path (export.session), and the images per second of `sample`.
 `layers` times each doubling step of the DCGAN generators (issue 11) as TensorFlow's transposed
 convolution and as networks.matmul_conv's matrix product, forward and forward+backward.
 `throughput` measures training images per second in steady state inside one `fit`, through the
@@ -39,8 +40,10 @@ from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import sample_quality
+from keras_gen.export import requests
 from keras_gen.export import saved_model
-from keras_gen.export import signatures
+from keras_gen.export import server_config
+from keras_gen.export import session
 from keras_gen.networks import matmul_conv
 from keras_gen.training import callbacks
 from keras_gen.training import checkpointing
@@ -128,6 +131,7 @@ EXPORT_RUNS = {
     "lstm_vae": {"model": "lstm_vae", "z_dim": 20},
     "gan": {"model": "gan", "z_dim": 100},
     "wgan": {"model": "wgan", "z_dim": 100},
+    "wgan_gp": {"model": "wgan", "z_dim": 100, "gradient_penalty": 10.0},
 }
 
 
@@ -147,8 +151,25 @@ def _directory_megabytes(path):
     return sum(sizes) / 1e6
 
 
+def _percentile_milliseconds(call, repeats, warmup=2):
+    """(p50, p99) of `call` in milliseconds over `repeats` timed calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.percentile(times, 50)), 1000 * float(np.percentile(times, 99))
+
+
 def export_table(arguments):
-    """Per model type: export seconds, SavedModel size, sample(64) latency reloaded vs in memory."""
+    """Per model type: export seconds, SavedModel size, and each signature's latency in TF Serving's session.
+
+    Latency is one request of 1 or 64 images through export.session (the MetaGraph in a TF1 session,
+    SignatureDefs by tensor name: TF Serving's execution path, without its network and batching);
+    images/s is 64 over the p50 latency of `sample` at batch 64.
+    """
     rows = []
     for name, settings in EXPORT_RUNS.items():
         run_dir = os.path.join(arguments.out_dir, name)
@@ -156,23 +177,34 @@ def export_table(arguments):
             out_dir=run_dir, dataset="fashion_mnist", data_dir=arguments.data_dir, image_size=32, batch_size=64,
             epochs=1, steps_per_epoch=2, verbose=0, export=False, **settings,
         )  # fmt: skip
-        model, _ = trainer.train(config)
+        trainer.train(config)
         started = time.perf_counter()
         version = saved_model.export_run(run_dir, os.path.join(arguments.out_dir, "exports", name), verbose=0)
         seconds = time.perf_counter() - started
-        count, seed = tf.constant(64), tf.constant(0, tf.int64)
-        served = tf.saved_model.load(version).signatures["sample"]
-        in_memory = signatures.serving_module(model).sample
-        reloaded_ms = _median_milliseconds(lambda: served(count=count, seed=seed)["images_uint8"].numpy())
-        memory_ms = _median_milliseconds(lambda: in_memory(count, seed)["images_uint8"].numpy())
-        rows.append(
-            f"| {name} | {seconds:.1f} | {_directory_megabytes(version):.1f} | {reloaded_ms:.1f} | {memory_ms:.1f} |"
-        )
-        print(rows[-1], flush=True)
+        megabytes = _directory_megabytes(version)
+        with session.ServingSession(version) as served:
+            for signature, inputs in requests.read_warmup(os.path.join(version, requests.WARMUP_FILE)):
+                timings = {}
+                for batch, repeats in ((1, 200), (64, 50)):
+                    batch_inputs = server_config.tile_rows(inputs, batch)
+                    timings[batch] = _percentile_milliseconds(lambda: served.run(signature, batch_inputs), repeats)
+                record = {"model": name, "signature": signature, "export_seconds": round(seconds, 1),
+                          "saved_model_mb": round(megabytes, 1),
+                          **{f"batch{batch}_ms_p{q}": round(value, 2) for batch, (p50, p99) in timings.items()
+                             for q, value in ((50, p50), (99, p99))}}  # fmt: skip
+                if signature == "sample":
+                    record["sample_images_per_second"] = round(64 / timings[64][0] * 1000)
+                print(json.dumps(record), flush=True)
+                rows.append(record)
     print(f"\nMachine: {environment.machine_description()}")
-    print("| model | export s | SavedModel MB | sample(64) ms, reloaded | sample(64) ms, in memory |")
-    print("|---|---:|---:|---:|---:|")
-    print("\n".join(rows))
+    print("| model | export s | MB | signature | batch 1 p50 / p99 ms | batch 64 p50 / p99 ms | sample images/s |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for record in rows:
+        print(
+            f"| {record['model']} | {record['export_seconds']} | {record['saved_model_mb']} | {record['signature']} "
+            f"| {record['batch1_ms_p50']} / {record['batch1_ms_p99']} | {record['batch64_ms_p50']} / "
+            f"{record['batch64_ms_p99']} | {record.get('sample_images_per_second', '')} |"
+        )
 
 
 # (input channels, output channels, input size) of every doubling step of the generators at 16-64 pixels.
