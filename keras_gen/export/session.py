@@ -22,8 +22,16 @@ class ServingSession:
     def __init__(self, version_dir, tags=("serve",)):
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
-        with self.graph.as_default():
-            meta_graph = tf.compat.v1.saved_model.loader.load(self.session, list(tags), version_dir)
+        # The TF1 loader warns on every call that it is deprecated in favour of tf.saved_model.load,
+        # which is exactly the path TF Serving does not take: nothing for a user to act on.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            with self.graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(self.session, list(tags), version_dir)
+        finally:
+            logger.setLevel(level)
         self.signature_defs = dict(meta_graph.signature_def)
 
     def input_dtypes(self, signature):
