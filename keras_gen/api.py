@@ -4,7 +4,7 @@
     model, run_dir = keras_gen.train(model="vae", dataset="fashion_mnist", epochs=1)
     keras_gen.evaluate(run_dir, num_samples=500, iw_samples=100)      # -> the metrics.json record
     keras_gen.explore(run_dir, "interpolate")                           # -> path of the PNG
-    version = keras_gen.export(run_dir)                                 # -> saved_models/<run>/<version>
+    version = keras_gen.serving(run_dir)                                 # -> saved_models/<run>/<version>
     keras_gen.load(version).sample(16)                                  # -> uint8 (16, 32, 32, 1)
 
 Each takes the same settings as the command line's flags, as keyword arguments (see README, Flags).
@@ -13,29 +13,44 @@ Each takes the same settings as the command line's flags, as keyword arguments (
 import dataclasses
 
 from keras_gen import errors
-from keras_gen import runs
 from keras_gen import studies
 from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate as evaluation
-from keras_gen.export import loading
-from keras_gen.export import saved_model
+from keras_gen.runs import reopen
+from keras_gen.runs import train_config
+from keras_gen.serving import loading
+from keras_gen.serving import saved_model
+from keras_gen.serving import signatures
 from keras_gen.training import trainer
 
 
-def train(config=None, **settings):
+def train(config=None, export=True, export_dir=None, export_iw_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES,
+          **settings):  # fmt: skip
     """Trains a model and leaves a complete run directory; returns (trained model, run directory).
+
+    A run that finishes is exported as the next SavedModel version, as `export(run_dir)` does.
 
     Args:
         config: a TrainConfig to start from (it is not modified), or None for the defaults.
+        export: export the run when it finishes (`--export`); export_dir, export_iw_samples: as export's.
         **settings: TrainConfig fields, e.g. model="wgan", dataset="svhn", epochs=5, out_dir="runs/x".
             With resume=True, the fields given here override the run's saved ones (as flags do).
     """
-    base = config or trainer.TrainConfig()
-    known = {field.name for field in dataclasses.fields(trainer.TrainConfig)}
+    base = config or train_config.TrainConfig()
+    known = {field.name for field in dataclasses.fields(train_config.TrainConfig)}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise errors.UserError(f"unknown training settings {unknown}; expected some of {sorted(known)}")
-    return trainer.train(dataclasses.replace(base, **settings), given_fields=tuple(settings))
+    return train_and_export(dataclasses.replace(base, **settings), tuple(settings), export, export_dir,
+                            export_iw_samples)  # fmt: skip
+
+
+def train_and_export(config, given_fields, export, export_dir, export_iw_samples):
+    """`train` and `python run.py --mode=train`: trains, then exports a finished run from the chief only."""
+    outcome = trainer.run(config, given_fields=given_fields)
+    if export and outcome.finished and outcome.chief:
+        saved_model.export_run(outcome.run_dir, export_dir, log_likelihood_samples=export_iw_samples)
+    return outcome.model, outcome.run_dir
 
 
 def evaluate(run_dir, **options):
@@ -48,13 +63,16 @@ def explore(run_dir, study="traverse", **options):
 
     Options: dims (traverse), seed, num_images (scatter), out_dir; see studies.run_study.
     """
-    path, _ = studies.run_study(runs.load_run(run_dir), study, **options)
+    path, _ = studies.run_study(reopen.load_run(run_dir), study, **options)
     return path
 
 
-def export(run_dir, export_dir=None):
-    """Exports the run's newest checkpoint as the next SavedModel version; returns its path."""
-    return saved_model.export_run(run_dir, export_dir)
+def export(run_dir, export_dir=None, export_iw_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES):
+    """Exports the run's newest checkpoint as the next SavedModel version; returns its path.
+
+    export_iw_samples: posterior samples per image of a VAE's `log_likelihood` signature.
+    """
+    return saved_model.export_run(run_dir, export_dir, log_likelihood_samples=export_iw_samples)
 
 
 def load(path):

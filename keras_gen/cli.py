@@ -15,26 +15,28 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from keras_gen import api
 from keras_gen import divergences
 from keras_gen import errors
-from keras_gen import report
-from keras_gen import reproduce
-from keras_gen import runs
-from keras_gen import studies
 from keras_gen import losses
 from keras_gen import models
+from keras_gen import report
+from keras_gen import reproduce
+from keras_gen import studies
 from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
-from keras_gen.export import saved_model
-from keras_gen.export import signatures
+from keras_gen.models import precision
 from keras_gen.networks import convolutional
+from keras_gen.runs import layout
+from keras_gen.runs import reopen
+from keras_gen.runs import train_config
+from keras_gen.serving import saved_model
+from keras_gen.serving import signatures
 from keras_gen.training import distribute
-from keras_gen.training import precision
-from keras_gen.training import trainer
 
 MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier", "report", "reproduce")
-_DEFAULTS = trainer.TrainConfig()
+_DEFAULTS = train_config.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
 flags.DEFINE_enum("model", _DEFAULTS.model, models.MODELS.names(), "Model family.")
@@ -46,7 +48,7 @@ flags.DEFINE_string(
     "Tried first and only; without it: /usr/share/datasets/<name>, then tfds.",
 )
 flags.DEFINE_integer("image_size", _DEFAULTS.image_size, "Image side; sets the network depth (16, 32 or 64).")
-flags.DEFINE_integer("z_dim", _DEFAULTS.z_dim, "Latent dimension.", lower_bound=1)
+flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "Latent dimension (z).", lower_bound=1)
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size (split over replicas).", lower_bound=1)
 flags.DEFINE_integer(
     "epochs", _DEFAULTS.epochs, "Epochs to train in total (a resumed run counts its earlier ones).", lower_bound=1
@@ -110,7 +112,7 @@ flags.DEFINE_integer(
 flags.DEFINE_enum(
     "nan_policy",
     _DEFAULTS.nan_policy,
-    trainer.NAN_POLICIES,
+    train_config.NAN_POLICIES,
     "A non-finite loss: stop (at that step; the last good checkpoint stays the newest) or skip (the update).",
 )
 flags.DEFINE_bool(
@@ -150,14 +152,18 @@ flags.DEFINE_float(
 flags.DEFINE_enum(
     "gan_loss", _DEFAULTS.gan_loss, losses.GAN_LOSSES, "GAN losses: binary cross-entropy or the MSE form."
 )
-flags.DEFINE_integer("d_steps", _DEFAULTS.d_steps, "GAN discriminator updates per generator update.", lower_bound=1)
-flags.DEFINE_integer("critic_steps", _DEFAULTS.critic_steps, "WGAN critic updates per generator update.", lower_bound=1)
+flags.DEFINE_integer(
+    "critic_steps",
+    _DEFAULTS.critic_steps,
+    "Critic (discriminator) updates per generator update; default per model: GAN 1 (the report's K), WGAN 5.",
+    lower_bound=1,
+)
 flags.DEFINE_float(
     "weight_clip", _DEFAULTS.weight_clip, "WGAN weight clipping c (unused with a gradient penalty).", lower_bound=0.0
 )
 flags.DEFINE_float(
-    "gradient_penalty",
-    _DEFAULTS.gradient_penalty,
+    "gradient_penalty_weight",
+    _DEFAULTS.gradient_penalty_weight,
     "WGAN-GP penalty weight lambda (10 in the paper); > 0 replaces weight clipping.",
     lower_bound=0.0,
 )
@@ -192,7 +198,7 @@ flags.DEFINE_string(
     "Where --mode=train_classifier saves, and --mode=eval finds, classifiers.",
 )
 flags.DEFINE_bool(
-    "export", _DEFAULTS.export, "Export a SavedModel version at the end of training (--noexport: do not)."
+    "export", True, "Export a SavedModel version at the end of training (--noexport: do not)."
 )
 flags.DEFINE_string(
     "export_dir",
@@ -202,7 +208,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer(
     "export_iw_samples",
-    _DEFAULTS.export_iw_samples,
+    signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES,
     "Posterior samples per image of an exported VAE's log_likelihood signature (fixed per export, so "
     "requests can be batched; recorded in the model card).",
     lower_bound=1,
@@ -231,6 +237,10 @@ flags.DEFINE_enum(
     "Training compute dtype: float32, or 16-bit with float32 weights (for GPUs and AMX CPUs; slower on other CPUs).",
 )
 flags.DEFINE_string("profile_batches", None, "Profile training batches START,STOP into TensorBoard.")
+# The names earlier versions gave these flags, still accepted so their commands and presets run.
+flags.DEFINE_alias("z_dim", "latent_dim")
+flags.DEFINE_alias("d_steps", "critic_steps")
+flags.DEFINE_alias("gradient_penalty", "gradient_penalty_weight")
 flags.register_validator(
     "image_size",
     lambda size: size in convolutional.IMAGE_SIZES,
@@ -240,10 +250,17 @@ flags.register_validator(
 FLAGS = flags.FLAGS
 
 
-def _fail(message):
+def program_name():
+    """run.py, or the package of `python -m PACKAGE` (keras_gen, benchmarks)."""
+    path = sys.argv[0] if sys.argv and sys.argv[0] else "keras_gen"
+    if os.path.basename(path) == "__main__.py":
+        return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return os.path.basename(path)
+
+
+def fail(message):
     """One line on stderr, exit status 2: the convention for every usage error."""
-    program = os.path.basename(sys.argv[0]) if sys.argv else "keras_gen"
-    sys.stderr.write(f"{program}: error: {message}\n")
+    sys.stderr.write(f"{program_name()}: error: {message}\n")
     sys.exit(2)
 
 
@@ -252,13 +269,13 @@ def parse_flags(argv):
     try:
         return FLAGS(argv)
     except flags.Error as error:
-        _fail(" ".join(str(error).split()))
+        fail(" ".join(str(error).split()))
 
 
 def train_config_from_flags():
     """(TrainConfig, names of the fields given explicitly on the command line)."""
-    names = [field.name for field in dataclasses.fields(trainer.TrainConfig) if field.name in FLAGS]
-    config = trainer.TrainConfig(**{name: FLAGS[name].value for name in names})
+    names = [field.name for field in dataclasses.fields(train_config.TrainConfig) if field.name in FLAGS]
+    config = train_config.TrainConfig(**{name: FLAGS[name].value for name in names})
     return config, [name for name in names if FLAGS[name].present]
 
 
@@ -272,14 +289,16 @@ def classifier_config_from_flags():
 
 def main(argv):
     if len(argv) > 1:
-        _fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
+        fail(f"unexpected arguments {' '.join(argv[1:])}; every option is a --flag")
     if not FLAGS["verbosity"].present:
         # absl would print TensorFlow's INFO lines (checkpoint sharding...) between progress bars.
         logging.set_verbosity(logging.WARNING)
     try:
         if FLAGS.mode == "train":
             config, given = train_config_from_flags()
-            _, run_dir = trainer.train(config, given_fields=given)
+            _, run_dir = api.train_and_export(
+                config, given, FLAGS.export, FLAGS.export_dir, FLAGS.export_iw_samples
+            )
             print(f"Run directory: {run_dir}")
         elif FLAGS.mode == "eval":
             # Progress goes to stderr: stdout carries only the record, one JSON line for scripts.
@@ -298,24 +317,24 @@ def main(argv):
             metadata = feature_nets.train_classifier(classifier_config_from_flags())
             print(json.dumps(metadata, sort_keys=True))
         elif FLAGS.mode == "explore":
-            run = runs.load_run(FLAGS.out_dir)
+            run = reopen.load_run(FLAGS.out_dir)
             try:
                 dims = [int(dim) for dim in FLAGS.dims] if FLAGS.dims else None
             except ValueError:
-                _fail(f"--dims={','.join(FLAGS.dims)}; expected comma-separated integers")
+                fail(f"--dims={','.join(FLAGS.dims)}; expected comma-separated integers")
             path, _ = studies.run_study(run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples)
             print(f"Wrote {path}")
         elif FLAGS.mode == "export":
             saved_model.export_run(FLAGS.out_dir, FLAGS.export_dir, log_likelihood_samples=FLAGS.export_iw_samples)
         elif FLAGS.mode == "divergence":
-            out_dir = FLAGS.out_dir or trainer.default_out_dir(trainer.TrainConfig(model="divergence", dataset="lines"))
+            out_dir = FLAGS.out_dir or train_config.default_out_dir(train_config.TrainConfig(model="divergence", dataset="lines"))
             os.makedirs(out_dir, exist_ok=True)
             try:
                 thetas = [float(theta) for theta in FLAGS.thetas] if FLAGS.thetas else None
             except ValueError:
-                _fail(f"--thetas={','.join(FLAGS.thetas)}; expected comma-separated numbers")
+                fail(f"--thetas={','.join(FLAGS.thetas)}; expected comma-separated numbers")
             divergences.parallel_lines_study(out_dir, thetas=thetas, steps=FLAGS.divergence_steps, seed=FLAGS.seed)
-            print(f"Wrote {os.path.join(out_dir, 'divergence.png')} and divergence.json")
+            print(f"Wrote {layout.path(out_dir, layout.DIVERGENCE_PLOT)} and {layout.DIVERGENCE}")
         elif FLAGS.mode == "report":
             report_file = FLAGS.report_file or os.path.join(
                 "reports", f"report_{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
@@ -324,21 +343,18 @@ def main(argv):
             print(f"Wrote {report_file}")
         elif FLAGS.mode == "reproduce":
             if FLAGS.experiment is None:
-                _fail(f"--mode=reproduce needs --experiment, one of {', '.join(reproduce.EXPERIMENTS)}")
+                fail(f"--mode=reproduce needs --experiment, one of {', '.join(reproduce.EXPERIMENTS)}")
             # The data may be replaced where the original cannot be had (e.g. no MNIST offline).
             dataset_args = [f"--{name}={FLAGS[name].value}" for name in ("dataset", "data_dir") if FLAGS[name].present]
             path = reproduce.reproduce(FLAGS.experiment, FLAGS.out_dir, FLAGS.budget, dataset_args)
             print(f"Wrote {path}")
     except errors.UserError as error:
-        _fail(" ".join(str(error).split()))
+        fail(" ".join(str(error).split()))
     except errors.TrainingError as error:
-        program = os.path.basename(sys.argv[0]) if sys.argv else "keras_gen"
-        sys.stderr.write(f"{program}: {' '.join(str(error).split())}\n")
+        sys.stderr.write(f"{program_name()}: {' '.join(str(error).split())}\n")
         sys.exit(1)
 
 
-def run(mode=None):
-    """Entry point of the `keras-gen` console script; `mode` presets --mode (for `python -m keras_gen.report`)."""
-    if mode is not None:
-        sys.argv[1:1] = [f"--mode={mode}"]
+def run():
+    """Entry point of `python run.py`, `python -m keras_gen` and the `keras-gen` console script."""
     app.run(main, flags_parser=parse_flags)

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen import losses
+from keras_gen.runs import layout
 
 KINDS = ("squared_hellinger", "wasserstein")
 
@@ -114,8 +115,8 @@ def parallel_lines_study(out_dir, thetas=None, steps=1000, seed=0):
             estimate(kind, lines_sampler(0.0), lines_sampler(theta), steps=steps, seed=seed) for theta in thetas
         ]
         results[f"{kind}_closed_form"] = [closed_form(kind, theta) for theta in thetas]
-    io_utils.write_json(f"{out_dir}/divergence.json", results)
-    plotting.plot_divergence_study(results, f"{out_dir}/divergence.png")
+    io_utils.write_json(layout.path(out_dir, layout.DIVERGENCE), results)
+    plotting.plot_divergence_study(results, layout.path(out_dir, layout.DIVERGENCE_PLOT))
     return results
 
 

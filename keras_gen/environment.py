@@ -3,6 +3,8 @@
 import os
 import platform
 
+from keras_gen import _startup
+
 
 def cpu_model_and_flags():
     """(CPU model name, set of /proc/cpuinfo flags); the machine type and no flags where that is unknown."""
@@ -26,11 +28,13 @@ def machine_description():
 
     model, flags = cpu_model_and_flags()
     extensions = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if name in flags]
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    # What TensorFlow runs, not what the environment asked for: the variable counts only if it was set
+    # before TensorFlow loaded.
+    onednn = {True: "on", False: "off", None: "unknown"}[_startup.onednn_enabled()]
     gpus = len(tf.config.list_physical_devices("GPU"))
     return (
         f"{model}, {os.cpu_count()} cores ({', '.join(extensions) or 'no AVX2'}), "
-        f"{gpus} GPU{'' if gpus == 1 else 's'}, TensorFlow {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}"
+        f"{gpus} GPU{'' if gpus == 1 else 's'}, TensorFlow {tf.__version__}, oneDNN {onednn}"
     )
 
 

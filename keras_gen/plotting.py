@@ -197,13 +197,13 @@ def plot_grid_curves(series, path, ylabel, title):
     """One panel per image size, one line per latent size: a metric against the epoch.
 
     Args:
-        series: {image_size: {z_dim: (epochs, values)}}.
+        series: {image_size: {latent_dim: (epochs, values)}}.
     """
     sizes = sorted(series)
     figure, panels = plt.subplots(1, len(sizes), figsize=(max(4.2 * len(sizes), 6.0), 3.4), squeeze=False)
     for panel, size in zip(panels.flat, sizes):
-        for z_dim, (epochs, values) in sorted(series[size].items()):
-            panel.plot(epochs, values, marker="o", label=f"z {z_dim}")
+        for latent_dim, (epochs, values) in sorted(series[size].items()):
+            panel.plot(epochs, values, marker="o", label=f"z {latent_dim}")
         panel.set_title(f"{size}×{size}")
         panel.set_xlabel("epoch")
         panel.set_ylabel(ylabel)

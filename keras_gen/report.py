@@ -28,13 +28,13 @@ import PIL.Image
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import plotting
-from keras_gen.evaluation import evaluate
-from keras_gen.training import trainer
+from keras_gen.runs import layout
+from keras_gen.runs import train_config
 
-CONFIG_FILE = trainer.CONFIG_FILE
-METRICS_CSV = "metrics.csv"
-EVAL_FILE = evaluate.METRICS_FILE
-DIVERGENCE_FILE = "divergence.json"
+CONFIG_FILE = layout.CONFIG
+METRICS_CSV = layout.METRICS
+EVAL_FILE = layout.EVALUATION
+DIVERGENCE_FILE = layout.DIVERGENCE
 # Sample grids shown per run: the first epoch, the last, and evenly spaced ones between.
 GRIDS_SHOWN = 4
 DEFAULT_TITLE = "keras_gen report"
@@ -58,7 +58,7 @@ _GRID_METRICS = (
 # Settings that do not make two runs different experiments: the grid's axes, the budget, the paths.
 _NOT_AN_EXPERIMENT_SETTING = {
     "image_size",
-    "z_dim",
+    "latent_dim",
     "epochs",
     "steps_per_epoch",
     "grid_size",
@@ -107,7 +107,7 @@ def _read_run(directory, name):
             directory,
             name,
             "training",
-            record=io_utils.read_json(os.path.join(directory, CONFIG_FILE)),
+            record=_current_record(io_utils.read_json(os.path.join(directory, CONFIG_FILE))),
             rows=_read_rows(os.path.join(directory, METRICS_CSV)),
             evaluation=io_utils.read_json(evaluation_path) if os.path.exists(evaluation_path) else None,
         )
@@ -119,6 +119,11 @@ def _read_run(directory, name):
         f"--runs: {directory} holds neither {CONFIG_FILE} (a training run) nor {DIVERGENCE_FILE} "
         "(a --mode=divergence study); expected a keras_gen run directory"
     )
+
+
+def _current_record(record):
+    """config.json with today's field names (a run of an earlier version says z_dim for latent_dim)."""
+    return dict(record, config=train_config.current_names(record.get("config", {})))
 
 
 def _unique_names(directories):
@@ -156,7 +161,7 @@ def _table(header, rows):
 
 def reproduction_command(config):
     """`python run.py ...` with every setting of `config` (a config.json "config") that is not the default."""
-    defaults = dataclasses.asdict(trainer.TrainConfig())
+    defaults = dataclasses.asdict(train_config.TrainConfig())
     parts = ["python run.py"]
     for name, value in config.items():
         if name in _NOT_IN_COMMAND or name not in defaults or value == defaults[name]:
@@ -209,7 +214,7 @@ def _training_facts(run):
         "model": config.get("model"),
         "dataset": config.get("dataset"),
         "image_size": config.get("image_size"),
-        "z_dim": config.get("z_dim"),
+        "latent_dim": config.get("latent_dim"),
         "epochs": len(rows),
         "seconds": sum(row.get("epoch_seconds", 0.0) for row in rows if isinstance(row.get("epoch_seconds"), float)),
         "images_per_second": speeds[len(speeds) // 2] if speeds else None,
@@ -250,7 +255,7 @@ def _runs_table(training):
                 facts["model"],
                 facts["dataset"],
                 f"{facts['image_size']}×{facts['image_size']}",
-                facts["z_dim"],
+                facts["latent_dim"],
                 facts["epochs"],
                 _format(facts["seconds"] / 60.0, 3),
                 _format(facts["images_per_second"], 3),
@@ -309,22 +314,22 @@ def _final_metrics(rows):
 
 def _sample_grids(run):
     """The run's sample grid files, epoch_NNNN.png, in epoch order."""
-    samples_dir = os.path.join(run.directory, "samples")
+    samples_dir = layout.path(run.directory, layout.SAMPLES)
     names = sorted(os.listdir(samples_dir)) if os.path.isdir(samples_dir) else []
     return [os.path.join(samples_dir, name) for name in names if re.fullmatch(r"epoch_\d+\.png", name)]
 
 
 def _grids(training):
-    """Runs alike but for image size and z, as {(image_size, z_dim): run}; only those of 2 cells or more."""
+    """Runs alike but for image size and z, as {(image_size, latent_dim): run}; only those of 2 cells or more."""
     groups = {}
     for run in training:
         config = run.record.get("config", {})
-        if not run.rows or "image_size" not in config or "z_dim" not in config:
+        if not run.rows or "image_size" not in config or "latent_dim" not in config:
             continue
         key = tuple(
             sorted((name, repr(value)) for name, value in config.items() if name not in _NOT_AN_EXPERIMENT_SETTING)
         )
-        groups.setdefault(key, {}).setdefault((config["image_size"], config["z_dim"]), run)
+        groups.setdefault(key, {}).setdefault((config["image_size"], config["latent_dim"]), run)
     return [cells for cells in groups.values() if len(cells) >= 2]
 
 
@@ -349,7 +354,7 @@ def _grid_section(training, figures):
     )
     for title, cells in zip(titles, grids):
         sizes = sorted({size for size, _ in cells})
-        z_dims = sorted({z_dim for _, z_dim in cells})
+        z_dims = sorted({latent_dim for _, latent_dim in cells})
         metric, label = next(
             ((name, label) for name, label in _GRID_METRICS if any(name in run.rows[0] for run in cells.values())),
             (None, None),
@@ -360,8 +365,8 @@ def _grid_section(training, figures):
             rows = []
             for size in sizes:
                 row = [f"{size}×{size}"]
-                for z_dim in z_dims:
-                    run = cells.get((size, z_dim))
+                for latent_dim in z_dims:
+                    run = cells.get((size, latent_dim))
                     last = run.rows[-1] if run else {}
                     values = f"{_format(last.get(metric))} / {_format(last.get('val_' + metric))}"
                     row.append(f"[{values}](#{anchor(run.name)})" if run else "—")
@@ -374,8 +379,8 @@ def _grid_section(training, figures):
             ]
             series = {
                 size: {
-                    z_dim: ([row["epoch"] for row in run.rows], [row.get(metric, math.nan) for row in run.rows])
-                    for (run_size, z_dim), run in cells.items()
+                    latent_dim: ([row["epoch"] for row in run.rows], [row.get(metric, math.nan) for row in run.rows])
+                    for (run_size, latent_dim), run in cells.items()
                     if run_size == size
                 }
                 for size in sizes
@@ -420,9 +425,9 @@ def _training_section(run, figures):
         lines += ["No epoch has finished in this run yet.", ""]
     else:
         lines += [_final_metrics(run.rows), ""]
-    curves = os.path.join(run.directory, "training_curves.png")
+    curves = layout.path(run.directory, layout.CURVES)
     if os.path.exists(curves):
-        lines += [f"![training curves of {run.name}]({figures.add(curves, run.name, 'training_curves.png')})", ""]
+        lines += [f"![training curves of {run.name}]({figures.add(curves, run.name, layout.CURVES)})", ""]
     grids = _epochs_to_show(_sample_grids(run))
     if grids:
         names = [os.path.basename(path) for path in grids]
@@ -431,7 +436,7 @@ def _training_section(run, figures):
                   for epoch, path, name in zip(epochs, grids, names)]  # fmt: skip
         lines += ["Samples of the same latents over training:", ""]
         lines += [_table([f"epoch {epoch}" for epoch in epochs], [images]), ""]
-    explore_dir = os.path.join(run.directory, "explore")
+    explore_dir = layout.path(run.directory, layout.EXPLORE)
     studies = (
         sorted(name for name in os.listdir(explore_dir) if name.endswith(".png")) if os.path.isdir(explore_dir) else []
     )
@@ -461,9 +466,9 @@ def _training_section(run, figures):
 def _divergence_section(run, figures):
     results = run.divergence
     lines = [f"### {run.name}", "", f"`{run.directory}`", ""]
-    figure = os.path.join(run.directory, "divergence.png")
+    figure = layout.path(run.directory, layout.DIVERGENCE_PLOT)
     if os.path.exists(figure):
-        lines += [f"![divergence estimates of {run.name}]({figures.add(figure, run.name, 'divergence.png')})", ""]
+        lines += [f"![divergence estimates of {run.name}]({figures.add(figure, run.name, layout.DIVERGENCE_PLOT)})", ""]
     kinds = [key for key in results if key != "theta" and not key.endswith("_closed_form")]
     header = ["θ"] + [title for kind in kinds for title in (f"{kind} (critic)", f"{kind} (closed form)")]
     rows = []
@@ -526,8 +531,3 @@ def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE, clai
     io_utils.write_text(report_file, "\n".join(lines).rstrip() + "\n")
     return report_file
 
-
-if __name__ == "__main__":
-    from keras_gen import cli
-
-    cli.run(mode="report")

@@ -18,8 +18,10 @@ import shlex
 import subprocess
 import sys
 
+from keras_gen import _startup
 from keras_gen import errors
 from keras_gen import report
+from keras_gen.runs import layout
 
 BUDGETS = ("cpu", "full")
 FLAGS_DIR = "flags"
@@ -72,7 +74,7 @@ EXPERIMENTS = {
                 for size in (16, 32, 64)
                 for z in (2, 20, 100)
             ),
-            _train("gan_x64_z100_k3", "gan_x64_z100", "--d_steps=3", cpu=_grid_cpu("gan", 64)),
+            _train("gan_x64_z100_k3", "gan_x64_z100", "--critic_steps=3", cpu=_grid_cpu("gan", 64)),
         ),
     ),
     "binarized_mnist_vae": Experiment(
@@ -148,7 +150,7 @@ def command(step, run_dir, budget, dataset_args=()):
     if step.mode == "train":
         preset, *rest = step.args
         args += [f"--flagfile={os.path.join(FLAGS_DIR, preset + '.cfg')}", *rest, *dataset_args, "--noexport"]
-        if os.path.exists(os.path.join(run_dir, "config.json")):
+        if os.path.exists(layout.path(run_dir, layout.CONFIG)):
             args.append("--resume")
     else:
         args += list(step.args)
@@ -158,9 +160,7 @@ def command(step, run_dir, budget, dataset_args=()):
 
 
 def _child_environment():
-    import keras_gen
-
-    return {name: value for name, value in os.environ.items() if name not in keras_gen.ENVIRONMENT_SET_HERE}
+    return {name: value for name, value in os.environ.items() if name not in _startup.ENVIRONMENT_SET_HERE}
 
 
 def reproduce(experiment, out_dir=None, budget="cpu", dataset_args=()):

@@ -13,7 +13,6 @@
 Every study writes RUN/explore/<study>.png and the same image to TensorBoard (RUN/logs/explore).
 """
 
-import os
 
 import numpy as np
 import scipy.stats
@@ -21,8 +20,9 @@ import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen import plotting
-from keras_gen import runs
 from keras_gen.data import datasets
+from keras_gen.runs import layout
+from keras_gen.runs import reopen
 
 STUDIES = ("reconstruct", "traverse", "interpolate", "manifold", "scatter")
 TRAVERSE_EPSILONS = tuple(range(-5, 5))
@@ -86,8 +86,8 @@ def manifold(model, size=MANIFOLD_SIZE):
     """Tiles (size, size, ...): row r, column c decodes z = (axis[c], axis[size - 1 - r]) (z[1] up)."""
     if model.latent_dim != 2:
         raise errors.UserError(
-            f"--study=manifold draws the decoder over a 2-D grid of z; this run has z_dim={model.latent_dim} "
-            "(train with --z_dim=2)"
+            f"--study=manifold draws the decoder over a 2-D grid of z; this run has latent_dim={model.latent_dim} "
+            "(train with --latent_dim=2)"
         )
     axis = manifold_axis(size)
     z0, z1 = np.meshgrid(axis, axis[::-1])
@@ -117,7 +117,7 @@ def _needs_encoder(model, study):
 
 def _first_images(run, count):
     """The first `count` test images of the run, as its model sees them."""
-    batches, _ = runs.eval_split(run, max_images=count)
+    batches, _ = reopen.eval_split(run, max_images=count)
     images = np.concatenate(list(batches.as_numpy_iterator()))
     if len(images) < count:
         raise errors.UserError(f"the test split holds {len(images)} images; this study needs {count}")
@@ -127,14 +127,14 @@ def _first_images(run, count):
 def _tensorboard_image(png_path, out_dir, study):
     """Writes the saved figure itself to TensorBoard, so both show the same picture."""
     figure = tf.io.decode_png(tf.io.read_file(png_path), channels=3)
-    writer = tf.summary.create_file_writer(os.path.join(out_dir, "logs", "explore"))
+    writer = tf.summary.create_file_writer(layout.path(out_dir, layout.LOGS, layout.EXPLORE))
     with writer.as_default():
         tf.summary.image(study, figure[tf.newaxis], step=0)
     writer.close()
 
 
 def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
-    """Runs one study on a runs.LoadedRun; writes `<out_dir>/explore/<study>.png` and a TensorBoard image.
+    """Runs one study on a reopen.LoadedRun; writes `<out_dir>/explore/<study>.png` and a TensorBoard image.
 
     Args:
         run: the run whose model to study (its test split feeds the encoder studies).
@@ -151,7 +151,7 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
     model, config = run.model, run.config
     out_dir = out_dir or run.directory
     rng = np.random.default_rng(seed)
-    path = os.path.join(out_dir, "explore", f"{study}.png")
+    path = layout.study_figure(out_dir, study)
     title = f"{config.model} on {config.dataset} (z={model.latent_dim}, epoch {run.epochs})"
     if study == "traverse":
         dims = list(dims) if dims else list(range(min(model.latent_dim, 10)))
@@ -215,7 +215,7 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         )
     elif study == "scatter":
         _needs_encoder(model, study)
-        batches, split = runs.eval_split(run, max_images=num_images)
+        batches, split = reopen.eval_split(run, max_images=num_images)
         data, kept = project_2d(posterior_means(model, batches))
         if model.latent_dim > 2:
             axes_names = ("principal component 1", "principal component 2")

@@ -13,6 +13,7 @@ import pytest
 # run would not match, to the last bit, the straight run it is compared with.
 import keras_gen  # noqa: F401  isort: skip
 import tensorflow as tf
+from keras_gen.runs import train_config
 
 # Two logical CPU devices for the whole session, so tests can train under MirroredStrategy in this
 # process: devices can only be configured before TensorFlow initialises them. Without a strategy
@@ -66,15 +67,13 @@ def write_npz(directory, shape, seed=0):
 
 def tiny_train_config(data_path, out_dir, **overrides):
     """A TrainConfig for a few steps of a tiny model on the 16x16 images in `data_path`."""
-    from keras_gen.training import trainer
 
     settings = {
-        "model": "vae", "dataset": "custom", "data_dir": data_path, "image_size": 16, "z_dim": 2, "batch_size": 4,
+        "model": "vae", "dataset": "custom", "data_dir": data_path, "image_size": 16, "latent_dim": 2, "batch_size": 4,
         "epochs": 2, "steps_per_epoch": 3, "base_filters": 4, "grid_size": 4, "out_dir": str(out_dir), "verbose": 0,
-        "export": False,
     }  # fmt: skip
     settings.update(overrides)
-    return trainer.TrainConfig(**settings)
+    return train_config.TrainConfig(**settings)
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import tiny_train_config, write_npz
-from keras_gen import runs
-from keras_gen.export import requests, saved_model, signatures
+from keras_gen.runs import reopen
+from keras_gen.serving import requests, saved_model, signatures
 from keras_gen.training import trainer
 
 MODELS = {
@@ -21,7 +21,7 @@ MODELS = {
     "lstm_vae": {"model": "lstm_vae", "hidden_units": 8},
     "gan": {"model": "gan"},
     "wgan": {"model": "wgan", "critic_steps": 2},
-    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty": 10.0},
+    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
 }
 VAE_SIGNATURES = {"encode", "encode_bytes", "decode", "reconstruct", "reconstruct_bytes", "log_likelihood", "sample"}
 GAN_SIGNATURES = {"generate", "critic", "critic_bytes", "sample"}
@@ -41,13 +41,13 @@ def build_exports(root):
         export_dir = root / "saved_models" / name
         if not saved_model.versions(str(export_dir)):
             config = tiny_train_config(
-                data_path, run_dir, z_dim=3, epochs=1, steps_per_epoch=2, batch_size=4, **settings
+                data_path, run_dir, latent_dim=3, epochs=1, steps_per_epoch=2, batch_size=4, **settings
             )
             trainer.train(config)
             saved_model.export_run(
                 str(run_dir), str(export_dir), verbose=0, log_likelihood_samples=LOG_LIKELIHOOD_SAMPLES
             )
-        result[name] = (runs.load_run(str(run_dir)).model, str(run_dir), os.path.join(str(export_dir), "1"))
+        result[name] = (reopen.load_run(str(run_dir)).model, str(run_dir), os.path.join(str(export_dir), "1"))
     return result
 
 

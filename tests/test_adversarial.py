@@ -27,18 +27,28 @@ def step_batch(steps, batch=4, image_size=16, channels=1, seed=0):
     return images.astype(np.float32)
 
 
+def largest_critic_weight(model):
+    return max(float(np.abs(variable.numpy()).max()) for variable in model.critic.trainable_variables)
+
+
 def recording_critic_steps(model):
-    """Wraps model.critic_step (eager) to record each update's real batch and the critic's largest |weight| after it."""
+    """Wraps model.critic_step (eager) to record each update's real batch and the critic's largest |weight|
+    once the update is done, with its constraint (a WGAN clips right after each critic_step)."""
     calls = []
-    original = model.critic_step
+    original_step, original_clip = model.critic_step, getattr(model, "clip_critic_weights", None)
 
     def critic_step(real_images, fake_images):
-        result = original(real_images, fake_images)
-        largest = max(float(np.abs(variable.numpy()).max()) for variable in model.critic.trainable_variables)
-        calls.append((np.asarray(real_images), largest))
+        result = original_step(real_images, fake_images)
+        calls.append([np.asarray(real_images), largest_critic_weight(model)])
         return result
 
+    def clip_critic_weights():
+        original_clip()
+        calls[-1][1] = largest_critic_weight(model)
+
     model.critic_step = critic_step
+    if original_clip is not None:
+        model.clip_critic_weights = clip_critic_weights
     return calls
 
 
@@ -105,7 +115,7 @@ def test_each_critic_update_gets_its_own_batch_in_the_batch_first_layout():
 def test_gan_generator_update_reuses_the_last_fakes_and_wgan_draws_fresh_ones(name, steps, generations):
     # GAN (the DCGAN references): the generator update scores the last critic update's fakes, one
     # generator pass fewer per step. WGAN (Algorithm 1): a fresh batch of z for the generator update.
-    model = tiny(name, run_eagerly=True, **({"d_steps": steps} if name == "gan" else {"critic_steps": steps}))
+    model = tiny(name, run_eagerly=True, critic_steps=steps)
     generated, scored = [], []
     generate, critic_step, generator_step = model.generate, model.critic_step, model.generator_step
     model.generate = lambda *args: generated.append(generate(*args)) or generated[-1]
@@ -191,8 +201,8 @@ def test_wasserstein_losses_match_their_formulas():
     np.testing.assert_allclose(losses.wasserstein_generator_loss(fake).numpy(), -fake)
 
 
-def test_gan_d_steps_and_test_step():
-    model = tiny("gan", d_steps=2, gan_loss="least_squares")
+def test_gan_critic_steps_and_test_step():
+    model = tiny("gan", critic_steps=2, gan_loss="least_squares")
     model.train_on_batch(step_batch(2), return_dict=True)
     assert int(model.critic_optimizer.iterations.numpy()) == 2
     before = snapshot(model.weights)
@@ -210,7 +220,7 @@ def test_wgan_rejects_both_or_neither_constraint(weight_clip, penalty):
 
 
 def test_config_round_trip_gives_the_same_samples():
-    model = tiny("gan", gan_loss="least_squares", d_steps=3)
+    model = tiny("gan", gan_loss="least_squares", critic_steps=3)
     clone = gan_module.GAN.from_config(model.get_config())
     clone.set_weights(model.get_weights())
     assert clone.gan_loss == "least_squares" and clone.critic_steps == 3
@@ -219,11 +229,11 @@ def test_config_round_trip_gives_the_same_samples():
 
 
 @pytest.mark.parametrize(
-    "name, extra", [("gan", {}), ("wgan", {"critic_steps": 2}), ("wgan", {"gradient_penalty": 10.0})]
+    "name, extra", [("gan", {}), ("wgan", {"critic_steps": 2}), ("wgan", {"gradient_penalty_weight": 10.0})]
 )
 def test_short_training_run_writes_samples_and_checkpoints(tmp_path, name, extra):
     data_path = write_npz(tmp_path, (60, 16, 16, 3))
-    config = tiny_train_config(data_path, tmp_path / "run", model=name, z_dim=3, epochs=1, steps_per_epoch=2, **extra)
+    config = tiny_train_config(data_path, tmp_path / "run", model=name, latent_dim=3, epochs=1, steps_per_epoch=2, **extra)
     model, run_dir = trainer.train(config)
     assert os.path.exists(os.path.join(run_dir, "samples", "epoch_0001.png"))
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint"))

@@ -16,7 +16,7 @@ from keras_gen.evaluation import evaluate, likelihood
 from keras_gen.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--image_size=16", "--z_dim=2", "--base_filters=4", "--batch_size=4", "--epochs=1", "--steps_per_epoch=2"]
+TINY = ["--image_size=16", "--latent_dim=2", "--base_filters=4", "--batch_size=4", "--epochs=1", "--steps_per_epoch=2"]
 
 
 def write_png(path, image):
@@ -99,7 +99,7 @@ def test_bad_data_files(tmp_path, main_in_process, case, expected):
     [
         (["--seed=-1"], "flag --seed=-1: -1 is not an integer in the range [0, 2147483647]"),
         (["--seed=4294967296"], "flag --seed=4294967296: 4294967296 is not an integer in the range [0, 2147483647]"),
-        (["--z_dim=100000000"], "--z_dim=100000000, --base_filters=4 at 16x16 does not fit in memory"),
+        (["--latent_dim=100000000"], "--latent_dim=100000000, --base_filters=4 at 16x16 does not fit in memory"),
         (
             ["--batch_size=100000"],
             "--batch_size=100000 with 1 batch(es) per step needs at least 100000 training images",
@@ -129,10 +129,10 @@ def test_a_model_too_big_for_memory_is_refused_where_memory_is_unknown_too(tmp_p
     monkeypatch.setattr(trainer.models, "build", out_of_memory)
     data_path = write_npz(tmp_path, (40, 16, 16, 1))
     status, lines = main_in_process(
-        "--dataset=custom", f"--data_dir={data_path}", f"--out_dir={tmp_path / 'run'}", *TINY, "--z_dim=10000000000"
+        "--dataset=custom", f"--data_dir={data_path}", f"--out_dir={tmp_path / 'run'}", *TINY, "--latent_dim=10000000000"
     )
     assert status == 2 and len(lines) == 1, lines
-    assert "--z_dim=10000000000, --base_filters=4 at 16x16 does not fit in memory (ResourceExhaustedError)" in lines[0]
+    assert "--latent_dim=10000000000, --base_filters=4 at 16x16 does not fit in memory (ResourceExhaustedError)" in lines[0]
     assert not (tmp_path / "run").exists()
 
 

@@ -1,26 +1,37 @@
-"""The benchmark commands measure what BENCHMARKS.md says they measure."""
+"""The benchmarks (benchmarks/, beside the package) measure what BENCHMARKS.md says they measure."""
 
-import argparse
 import json
+import os
+import subprocess
+import sys
+import types
 
 import pytest
 
-from keras_gen import bench
+from benchmarks import results, tables, throughput
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def throughput_arguments(**overrides):
-    arguments = dict(
-        model="vae", channels=1, batch_size=64, z_dim=100, data_dir=None, decoder="report", steps=20, warmup=3,
-        mixed_precision="float32",
+def throughput_settings(**overrides):
+    settings = dict(
+        model="vae", channels=1, batch_size=64, latent_dim=100, data_dir=None, decoder="report", steps=20, warmup=3,
+        mixed_precision="float32", gradient_penalty_weight=0.0,
     )  # fmt: skip
-    return argparse.Namespace(**{**arguments, **overrides})
+    return types.SimpleNamespace(**{**settings, **overrides})
+
+
+def run_benchmarks(*arguments, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *arguments], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize("model", ["vae", "lstm_vae"])
 def test_throughput_trains_the_vaes_as_the_peer_does(model, tmp_path):
-    config = bench.throughput_config(throughput_arguments(model=model), str(tmp_path), steps=5)
+    config = throughput.throughput_config(throughput_settings(model=model), str(tmp_path), steps=5)
     # The peer's VAE: the report's decoder, Bernoulli on dynamically binarized pixels, z 100, batch 64.
-    assert (config.decoder, config.dataset, config.z_dim, config.batch_size) == (
+    assert (config.decoder, config.dataset, config.latent_dim, config.batch_size) == (
         "report",
         "binarized_fashion_mnist",
         100,
@@ -28,58 +39,97 @@ def test_throughput_trains_the_vaes_as_the_peer_does(model, tmp_path):
     )
 
 
-@pytest.mark.parametrize("model, gradient_penalty", [("gan", 0.0), ("wgan", 0.0), ("wgan_gp", 10.0)])
-def test_throughput_trains_the_gans_on_the_default_flags(model, gradient_penalty, tmp_path):
-    config = bench.throughput_config(throughput_arguments(model=model), str(tmp_path), steps=5)
-    assert config.model == model.removesuffix("_gp") and config.dataset == "fashion_mnist"
-    assert config.gradient_penalty == gradient_penalty and config.image_size == 32 and config.steps_per_epoch == 5
+@pytest.mark.parametrize("model, penalty, peer_name", [("gan", 0.0, "gan"), ("wgan", 0.0, "wgan"), ("wgan", 10.0, "wgan_gp")])
+def test_throughput_trains_the_gans_on_the_default_flags(model, penalty, peer_name, tmp_path):
+    settings = throughput_settings(model=model, gradient_penalty_weight=penalty)
+    config = throughput.throughput_config(settings, str(tmp_path), steps=5)
+    assert config.model == model and config.dataset == "fashion_mnist" and throughput.peer_model(settings) == peer_name
+    assert config.gradient_penalty_weight == penalty and config.image_size == 32 and config.steps_per_epoch == 5
 
 
 def test_throughput_trains_under_the_policy_asked_for(tmp_path):
-    arguments = throughput_arguments(model="gan", mixed_precision="mixed_bfloat16")
-    assert bench.throughput_config(arguments, str(tmp_path), steps=5).mixed_precision == "mixed_bfloat16"
+    settings = throughput_settings(model="gan", mixed_precision="mixed_bfloat16")
+    assert throughput.throughput_config(settings, str(tmp_path), steps=5).mixed_precision == "mixed_bfloat16"
 
 
-def test_precision_trains_one_run_per_policy_and_plots_their_curves(idx_folder, tmp_path, capsys):
+def test_precision_trains_one_run_per_policy_writes_its_result_and_plots_the_curves(idx_folder, tmp_path):
     data_dir, _ = idx_folder
     plot = tmp_path / "curves.png"
-    bench.main(
-        ["precision", "--model=gan", "--policies=float32,mixed_bfloat16", "--batch_size=4", "--z_dim=2",
-         "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}", f"--out_dir={tmp_path / 'runs'}",
-         f"--plot={plot}"]
+    finished = run_benchmarks(
+        "precision", "--model=gan", "--policies=float32,mixed_bfloat16", "--batch_size=4", "--latent_dim=2",
+        "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}", f"--out_dir={tmp_path / 'runs'}",
+        f"--plot={plot}", f"--results_dir={tmp_path / 'results'}",
     )  # fmt: skip
-    rows = [
-        line
-        for line in capsys.readouterr().out.splitlines()
-        if line.startswith("| mixed") or line.startswith("| float")
-    ]
-    assert [row.split(" | ")[0] for row in rows] == ["| float32", "| mixed_bfloat16"]
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (written,) = os.listdir(tmp_path / "results")
+    result = results.read(str(tmp_path / "results" / written))
+    assert result["benchmark"] == "precision" and [row[1] for row in result["rows"]] == ["float32", "mixed_bfloat16"]
+    assert result["command"].startswith("python -m benchmarks precision --model=gan") and "cores" in result["machine"]
     for policy in ("float32", "mixed_bfloat16"):
         config = json.loads((tmp_path / "runs" / policy / "config.json").read_text())["config"]
         assert config["mixed_precision"] == policy and config["epochs"] == 2
     assert plot.stat().st_size > 10_000
+    assert results.render(result) in finished.stdout  # The table printed is the table BENCHMARKS.md shows.
 
 
 def test_throughput_summary_takes_medians_over_rounds_and_pairs_each_ratio_within_its_round():
     ours = [{"images_per_second": rate} for rate in (300.0, 330.0, 310.0)]
     # The peer failed in round 2: its ratio is left out, not paired with another round's rate.
     peers = [{"images_per_sec": 250.0}, {"error": "torch missing"}, {"images_per_sec": 260.0}]
-    summary = bench.throughput_summary(ours, peers)
+    summary = throughput.summary(ours, peers)
     assert summary["rounds"] == 3 and summary["images_per_second"] == 310.0
     assert summary["peer_images_per_sec"] == 255.0
     assert summary["ratios"] == [1.2, 1.19] and summary["median_ratio"] == pytest.approx(1.195)
 
 
 def test_throughput_summary_without_the_peer_has_no_ratio():
-    summary = bench.throughput_summary([{"images_per_second": 300.0}], [])
+    summary = throughput.summary([{"images_per_second": 300.0}], [])
     assert summary["images_per_second"] == 300.0 and summary["median_ratio"] is None and summary["ratios"] == []
 
 
 @pytest.mark.parametrize("flag", ["--rounds=0", "--steps=-3", "--warmup=0", "--rounds=two"])
-def test_throughput_counts_below_one_are_a_one_line_error(flag, capsys):
+def test_throughput_counts_below_one_are_a_one_line_error(flag):
     # --rounds=0 would leave no round to summarise; --warmup=0 no step to time from.
-    with pytest.raises(SystemExit) as exit_info:
-        bench.main(["throughput", "--model=gan", flag])
-    assert exit_info.value.code == 2
-    name, value = flag.split("=")
-    assert f"argument {name}: '{value}'; expected an integer of at least 1" in capsys.readouterr().err
+    finished = run_benchmarks("throughput", "--model=gan", flag, timeout=120)
+    assert finished.returncode == 2
+    lines = [line for line in finished.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1 and flag.split("=")[0] in lines[0] and flag.split("=")[1] in lines[0], finished.stderr[-2000:]
+
+
+def test_an_unknown_benchmark_is_a_one_line_error():
+    finished = run_benchmarks("speed", timeout=120)
+    assert finished.returncode == 2 and "expected one benchmark name, one of training, likelihoods" in finished.stderr
+
+
+def test_a_result_renders_as_a_table_naming_its_machine_and_writes_beside_earlier_ones(tmp_path):
+    result = results.make("serving", ["model", "ms"], [["gan", 5.1], ["vae", 3.9]], argv=["benchmarks", "serving"])
+    text = results.render(result)
+    assert text.splitlines()[0].startswith(f"*Measured {result['date']} on ") and "cores" in text.splitlines()[0]
+    assert "`python -m benchmarks serving`" in text and "| model | ms |\n|---|---:|\n| gan | 5.1 |" in text
+    first, second = results.write(result, str(tmp_path)), results.write(result, str(tmp_path))
+    assert first != second and results.read(first) == results.read(second) == result
+
+
+def test_benchmarks_md_is_generated_from_the_committed_result_files():
+    assert tables.main(["--check"]) == 0  # python -m benchmarks.tables would change nothing.
+    with open(os.path.join(REPO, "BENCHMARKS.md"), encoding="utf-8") as stream:
+        text = stream.read()
+    named = [match["path"] for match in tables.MARKED.finditer(text)]
+    assert len(named) >= 8
+    for path in named:
+        assert os.path.exists(os.path.join(REPO, path)), path
+        assert "cores" in results.read(os.path.join(REPO, path))["machine"], path  # Every table names its CPU.
+
+
+def test_the_installed_package_ships_no_benchmark_or_torch_code(tmp_path):
+    finished = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), REPO],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    import zipfile
+
+    (wheel,) = [name for name in os.listdir(tmp_path) if name.endswith(".whl")]
+    names = zipfile.ZipFile(tmp_path / wheel).namelist()
+    assert any(name.startswith("keras_gen/serving/") for name in names)
+    assert not [name for name in names if name.startswith("benchmarks/") or "torch" in name or "bench" in name]

@@ -12,9 +12,10 @@ from conftest import random_images
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen.data import datasets
+from keras_gen.runs import train_config
 
 CIFAR10_SUBSET = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-subset")
-TINY = ["--z_dim=2", "--base_filters=4", "--batch_size=4", "--epochs=1", "--steps_per_epoch=2", "--grid_size=4"]
+TINY = ["--latent_dim=2", "--base_filters=4", "--batch_size=4", "--epochs=1", "--steps_per_epoch=2", "--grid_size=4"]
 
 
 def write_svhn_mats(directory, counts=(("train", 24), ("test", 8))):
@@ -109,15 +110,15 @@ def test_tfds_without_internet_fails_at_once_instead_of_retrying_for_minutes(tmp
 @pytest.mark.skipif(not os.path.isdir(CIFAR10_SUBSET), reason="../shared/data/cifar10-subset is not on this machine")
 @pytest.mark.parametrize(
     "model, extra", [("mlp_vae", {}), ("lstm_vae", {}), ("gan", {}), ("wgan", {"critic_steps": 2}),
-                     ("wgan", {"critic_steps": 2, "gradient_penalty": 10.0})],
+                     ("wgan", {"critic_steps": 2, "gradient_penalty_weight": 10.0})],
 )  # fmt: skip
 def test_every_model_trains_on_the_cifar10_subset_in_colour(tmp_path, model, extra):
     from keras_gen.training import trainer
 
-    config = trainer.TrainConfig(
-        model=model, dataset="cifar10", data_dir=CIFAR10_SUBSET, z_dim=2, base_filters=4, hidden_units=8,
+    config = train_config.TrainConfig(
+        model=model, dataset="cifar10", data_dir=CIFAR10_SUBSET, latent_dim=2, base_filters=4, hidden_units=8,
         batch_size=4, epochs=1, steps_per_epoch=2, grid_size=4, out_dir=str(tmp_path / "run"), verbose=0,
-        export=False, **extra,
+        **extra,
     )  # fmt: skip
     trained, _ = trainer.train(config)
     latents = np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)

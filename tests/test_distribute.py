@@ -28,7 +28,7 @@ MODELS = {
     "vae": {"model": "vae"},
     "gan": {"model": "gan"},
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
-    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty": 10.0},
+    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
 }
 TIME_COLUMNS = ("epoch_seconds", "images_per_second")
 
@@ -45,7 +45,7 @@ def mirrored():
 
 
 def train(data_path, out_dir, **settings):
-    config = tiny_train_config(data_path, out_dir, z_dim=3, epochs=1, steps_per_epoch=3, batch_size=8, **settings)
+    config = tiny_train_config(data_path, out_dir, latent_dim=3, epochs=1, steps_per_epoch=3, batch_size=8, **settings)
     return trainer.train(config)
 
 
@@ -128,8 +128,8 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from keras_gen.training import trainer
-    model, run_dir = trainer.train(trainer.TrainConfig(**json.loads(sys.argv[1])))
+    from keras_gen import api
+    model, run_dir = api.train(**json.loads(sys.argv[1]))  # Exports at the end, as run.py does.
     np.savez(sys.argv[2], *[variable.numpy() for variable in model.weights])
     """
 )
@@ -150,7 +150,7 @@ def test_two_worker_processes_train_one_model_and_only_the_chief_writes(data_pat
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     out_dir = tmp_path / "run"
     settings = dict(
-        model="wgan", critic_steps=2, dataset="custom", data_dir=data_path, image_size=16, z_dim=3, batch_size=8,
+        model="wgan", critic_steps=2, dataset="custom", data_dir=data_path, image_size=16, latent_dim=3, batch_size=8,
         epochs=1, steps_per_epoch=3, base_filters=4, grid_size=4, out_dir=str(out_dir), verbose=0,
         distribute="multi_worker", export_dir=str(tmp_path / "exports"),
     )  # fmt: skip

@@ -14,7 +14,7 @@ import tensorflow as tf
 import keras_gen
 from conftest import tiny_train_config, write_npz
 from export_helpers import GAN_SIGNATURES, VAE_SIGNATURES, check_outputs, request_files
-from keras_gen.export import requests, saved_model, server_config
+from keras_gen.serving import requests, saved_model, server_config
 from keras_gen.training import trainer
 
 FRESH_PROCESS = textwrap.dedent(
@@ -107,7 +107,7 @@ def test_layout_versions_and_model_card(exported, tmp_path):
         card = json.load(stream)
     assert card["model"] == "gan" and card["dataset"] == "custom" and card["version"] == 1
     assert card["epochs_trained"] == 1 and card["steps_trained"] == {"generator_optimizer": 2, "critic_optimizer": 2}
-    assert card["flags"]["z_dim"] == 3 and card["serving_default"] == "sample"
+    assert card["flags"]["latent_dim"] == 3 and card["serving_default"] == "sample"
     assert card["signatures"]["generate"]["inputs"] == {"latents": {"dtype": "float32", "shape": [None, 3]}}
     assert card["signatures"]["sample"]["outputs"]["images_uint8"] == {"dtype": "uint8", "shape": [None, 16, 16, 3]}
     assert card["signatures"]["sample"]["inputs"] == {"seeds": {"dtype": "int64", "shape": [None]}}

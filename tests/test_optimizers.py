@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_gen.training import distribute
-from keras_gen.training import optimizers
+from keras_gen.models import optimizers
 
 
 def train(optimizer_class, strategy=None, steps=5, **options):

@@ -14,12 +14,12 @@ from conftest import write_npz
 from keras_gen import api
 from keras_gen import errors
 from keras_gen import models
-from keras_gen import runs
-from keras_gen.training import precision
+from keras_gen.runs import reopen
+from keras_gen.models import precision
 from keras_gen.training import trainer
 
 # A generator and critic (with the penalty's second derivatives), an LSTM encoder and conv decoder.
-MODELS = [("wgan", {"gradient_penalty": 10.0, "weight_clip": 0.0}), ("lstm_vae", {})]
+MODELS = [("wgan", {"gradient_penalty_weight": 10.0, "weight_clip": 0.0}), ("lstm_vae", {})]
 
 
 @pytest.fixture
@@ -98,34 +98,15 @@ def test_float16_optimizers_scale_the_loss_and_an_overflow_lowers_the_scale_and_
 def test_a_float16_run_resumes_exports_float32_and_refuses_another_precision(npz_path, tmp_path):
     run_dir = tmp_path / "run"
     export_dir = str(tmp_path / "export")
-    trainer.train(
-        tiny_config(
-            npz_path,
-            run_dir,
-            model="gan",
-            mixed_precision="mixed_float16",
-            epochs=1,
-            export=True,
-            export_dir=export_dir,
-        )
-    )
+    api.train(tiny_config(npz_path, run_dir, model="gan", mixed_precision="mixed_float16", epochs=1), export_dir=export_dir)
     with pytest.raises(errors.UserError, match="--mixed_precision=float32 differs from the run being resumed"):
         trainer.train(tiny_config(npz_path, run_dir, resume=True, epochs=2), ["resume", "epochs", "mixed_precision"])
-    model, _ = trainer.train(
-        tiny_config(
-            npz_path,
-            run_dir,
-            resume=True,
-            epochs=2,
-            mixed_precision="mixed_float16",
-            export=True,
-            export_dir=export_dir,
-        ),
-        ["resume", "epochs"],
+    model, _ = api.train(
+        tiny_config(npz_path, run_dir), resume=True, epochs=2, mixed_precision="mixed_float16", export_dir=export_dir
     )
     assert len(read_metrics(run_dir)) == 2
     # Evaluation and export rebuild the networks in float32 around the run's float32 weights.
-    loaded = runs.load_run(str(run_dir))
+    loaded = reopen.load_run(str(run_dir))
     assert {layer.compute_dtype for layer in network_layers(loaded.model)} == {"float32"}
     for ours, trained in zip(loaded.model.generator.weights, model.generator.weights):
         np.testing.assert_array_equal(ours.numpy(), trained.numpy())

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from keras_gen import cli, models
+from keras_gen.data import datasets
+from keras_gen.runs import train_config
 
 PRESETS = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(__file__)), "flags", "*.cfg")))
 
@@ -35,9 +37,12 @@ def test_preset_parses_and_builds_its_model(path):
     channels = 3 if values.get("dataset") in ("svhn", "cifar10") else 1
     # Tiny filters: the preset's architecture (depth, latent size, losses) at a test's cost;
     # building also rejects image sizes the networks do not support.
-    hyperparameters = {key: value for key, value in values.items() if key not in ("model", "z_dim", "base_filters")}
-    model = models.build(
-        values["model"], (size, size, channels), latent_dim=values.get("z_dim", 20), base_filters=2, **hyperparameters
-    )
+    # Every preset flag is a TrainConfig field; the model takes its hyperparameters, as training does.
+    config = train_config.TrainConfig(**values)
+    config.likelihood = train_config.resolve_likelihood(config.likelihood, datasets.DATASETS.lookup(config.dataset))
+    hyperparameters = config.model_hyperparameters()
+    if "base_filters" in models.hyperparameters(config.model):
+        hyperparameters["base_filters"] = 2
+    model = models.build(config.model, (size, size, channels), **hyperparameters)
     images = model.decode_to_images(np.zeros((1, model.latent_dim), np.float32))
     assert images.shape == (1, size, size, channels)

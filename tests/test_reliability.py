@@ -15,17 +15,20 @@ import tensorflow as tf
 from conftest import tiny_train_config, write_npz
 from keras_gen import errors, io_utils
 from keras_gen.models import vae
-from keras_gen.training import checkpointing, faults, trainer
+from keras_gen.runs import checkpoints
+from keras_gen.runs import layout
+from keras_gen.training import faults, trainer
+from keras_gen.runs import train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAMILIES = {
     "vae": {"model": "vae"},
     "gan": {"model": "gan"},
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
-    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty": 10.0},
+    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
 }
 # Long enough to be killed in the middle of an epoch: 2 epochs of 24 steps, a checkpoint every 4.
-RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "z_dim": 3}
+RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "latent_dim": 3}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def data_path(tmp_path_factory):
 
 def cli_arguments(config):
     """The run.py flags of a TrainConfig (the fields that differ from the defaults)."""
-    defaults = trainer.TrainConfig()
+    defaults = train_config.TrainConfig()
     arguments = []
     for name, value in vars(config).items():
         if value != getattr(defaults, name) and name != "verbose":
@@ -45,7 +48,7 @@ def cli_arguments(config):
 
 def saves(run_dir):
     """Checkpoints written so far (the newest is ckpt-N; the manager keeps only the last few files)."""
-    newest = checkpointing.latest(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints")) else None
+    newest = checkpoints.latest(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints")) else None
     return int(newest.rsplit("-", 1)[1]) if newest else 0
 
 
@@ -88,7 +91,7 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_weights(data_path, tm
         process.kill()
         process.communicate()
     assert process.returncode == -signal.SIGKILL
-    epoch, step = checkpointing.Checkpoint.position_of(checkpointing.latest(killed_dir))
+    epoch, step = checkpoints.Checkpoint.position_of(checkpoints.latest(killed_dir))
     assert (epoch, step) != (RUN["epochs"], 0), "the run finished before it was killed"
     resumed = resume(data_path, killed_dir, **settings)
     for expected, actual in zip(weights_of(straight), weights_of(resumed)):
@@ -111,7 +114,7 @@ def test_sigterm_saves_where_it_stopped_and_the_resumed_run_matches_a_straight_o
     assert process.returncode == 0, stderr[-2000:]
     (line,) = [line for line in stdout.splitlines() if line.startswith("Stopped by SIGTERM")]
     assert "saved" in line and "--resume" in line
-    epoch, step = checkpointing.Checkpoint.position_of(checkpointing.latest(stopped_dir))
+    epoch, step = checkpoints.Checkpoint.position_of(checkpoints.latest(stopped_dir))
     assert step > 0 or epoch < RUN["epochs"]
     resumed = resume(data_path, stopped_dir)
     for expected, actual in zip(weights_of(straight), weights_of(resumed)):
@@ -147,7 +150,7 @@ def test_nan_policy_stop_names_the_step_and_keeps_the_last_good_checkpoint(data_
         trainer.train(tiny_train_config(data_path, tmp_path / "run", **run))
     message = str(error.value)
     assert "at epoch 1, step 6: loss is nan" in message and "ckpt-2 (epoch 1, step 4)" in message
-    paths = checkpointing.all_checkpoints(str(tmp_path / "run"))
+    paths = checkpoints.all_checkpoints(str(tmp_path / "run"))
     assert [os.path.basename(path) for path in paths] == ["ckpt-1", "ckpt-2"]
     reader = tf.train.load_checkpoint(paths[-1])
     for name in reader.get_variable_to_shape_map():
@@ -173,7 +176,7 @@ def test_nan_policy_skip_leaves_the_weights_and_counts_the_skip(data_path, tmp_p
 def test_a_damaged_checkpoint_is_named_and_previous_is_used_only_when_asked(data_path, tmp_path, main_in_process):
     run = {**RUN, "epochs": 1, "steps_per_epoch": 8, "checkpoint_every": 3}
     trainer.train(tiny_train_config(data_path, tmp_path / "run", **run))
-    newest = checkpointing.latest(str(tmp_path / "run"))
+    newest = checkpoints.latest(str(tmp_path / "run"))
     data_file = f"{newest}.data-00000-of-00001"
     with open(data_file, "r+b") as stream:
         stream.truncate(os.path.getsize(data_file) // 2)
@@ -207,4 +210,4 @@ def test_a_second_run_into_a_directory_in_use_is_refused(data_path, tmp_path, ma
         status, lines = main_in_process("--dataset=custom", f"--data_dir={data_path}", f"--out_dir={run_dir}")
     assert status == 2 and len(lines) == 1
     assert f"--out_dir {run_dir} is in use by another run (process {os.getpid()})" in lines[0]
-    assert sorted(os.listdir(run_dir)) == [faults.LOCK_FILE]  # Nothing else written.
+    assert sorted(os.listdir(run_dir)) == [layout.LOCK]  # Nothing else written.

@@ -10,9 +10,10 @@ from conftest import tiny_train_config, write_npz
 from keras_gen import divergences
 from keras_gen import io_utils
 from keras_gen import report
-from keras_gen import runs
+from keras_gen.runs import reopen
 from keras_gen import studies
 from keras_gen.evaluation import evaluate
+from keras_gen.runs import train_config
 from keras_gen.training import trainer
 
 
@@ -24,8 +25,8 @@ def finished_runs(tmp_path_factory):
     vae_dir, gan_dir, lines_dir = str(root / "vae_tiny"), str(root / "gan_tiny"), str(root / "lines")
     trainer.train(tiny_train_config(data_path, vae_dir, epochs=2))
     evaluate.evaluate_run(vae_dir, num_samples=8, iw_samples=3, metrics=["likelihood"])
-    studies.run_study(runs.load_run(vae_dir), "interpolate")
-    trainer.train(tiny_train_config(data_path, gan_dir, model="gan", epochs=5, steps_per_epoch=1, z_dim=3))
+    studies.run_study(reopen.load_run(vae_dir), "interpolate")
+    trainer.train(tiny_train_config(data_path, gan_dir, model="gan", epochs=5, steps_per_epoch=1, latent_dim=3))
     os.makedirs(lines_dir)
     divergences.parallel_lines_study(lines_dir, thetas=[0.0, 0.5], steps=3)
     return vae_dir, gan_dir, lines_dir
@@ -84,7 +85,8 @@ def test_report_of_two_runs_and_a_study_holds_their_numbers_figures_and_links(tm
     assert [os.path.basename(link) for link in gan_grids] == [f"epoch_000{epoch}.png" for epoch in (1, 2, 4, 5)]
 
     # The commands reproduce the runs' settings; the hand-written verdicts are marked as such.
-    assert re.search(r"^python run.py .*--model=gan .*--z_dim=3\b", text, re.M)
+    (command,) = [line for line in text.splitlines() if line.startswith("python run.py") and "--model=gan" in line]
+    assert "--latent_dim=3 " in command + " "
     assert "--resume" not in text
     verdicts_at = text.index("## Verdicts")
     assert "*Written by hand" in text[verdicts_at:] and "**not reproduced**" in text[verdicts_at:]
@@ -102,7 +104,7 @@ def test_reproduction_command_parses_back_to_the_same_config(tmp_path, finished_
     cli.parse_flags(["run.py", *command[2:]])
     config, _ = cli.train_config_from_flags()
     cli.FLAGS.unparse_flags()
-    expected = trainer.TrainConfig.from_saved(saved)
+    expected = train_config.TrainConfig.from_saved(saved)
     assert {key: value for key, value in vars(config).items() if key not in ("resume", "verbose")} == {
         key: value for key, value in vars(expected).items() if key not in ("resume", "verbose")
     }
@@ -113,10 +115,10 @@ def test_runs_alike_but_for_image_and_latent_size_are_set_side_by_side_as_a_grid
     # (z 3, 5 epochs) differs only in its budget, so it is a cell too; a GAN with another loss is not.
     data_path = write_npz(str(tmp_path), (40, 16, 16, 1))
     cells = {(16, 2): "gan_16_2", (32, 3): "gan_32_3"}
-    for (size, z_dim), name in cells.items():
+    for (size, latent_dim), name in cells.items():
         trainer.train(
             tiny_train_config(
-                data_path, tmp_path / name, model="gan", image_size=size, z_dim=z_dim, epochs=2, steps_per_epoch=1
+                data_path, tmp_path / name, model="gan", image_size=size, latent_dim=latent_dim, epochs=2, steps_per_epoch=1
             )
         )
     trainer.train(
@@ -133,10 +135,10 @@ def test_runs_alike_but_for_image_and_latent_size_are_set_side_by_side_as_a_grid
     assert [row[0] for row in rows] == ["16×16", "32×32"]
     header = next(line for line in grids.splitlines() if line.startswith("| image size |"))
     assert header == "| image size | z 2 | z 3 |"
-    for (size, z_dim), name in {**cells, (16, 3): "gan_tiny"}.items():
+    for (size, latent_dim), name in {**cells, (16, 3): "gan_tiny"}.items():
         directory = str(tmp_path / name) if name in cells.values() else finished_runs[1]
         last = list(csv.DictReader(open(os.path.join(directory, "metrics.csv"))))[-1]
-        cell = rows[[16, 32].index(size)][1 + [2, 3].index(z_dim)]
+        cell = rows[[16, 32].index(size)][1 + [2, 3].index(latent_dim)]
         expected = f"{report._format(float(last['critic_loss']))} / {report._format(float(last['val_critic_loss']))}"
         assert cell == f"[{expected}](#{name})", cell
     assert rows[1][1] == "—"  # 32×32 with z 2 was not run.

@@ -25,7 +25,7 @@ from PIL import Image
 
 from export_helpers import GAN_SIGNATURES, VAE_SIGNATURES, MODELS, check_outputs, png_images, request_files
 from keras_gen.data import readers
-from keras_gen.export import client, requests, saved_model, server_config, session, signatures
+from keras_gen.serving import client, requests, saved_model, server_config, session, signatures
 from keras_gen.models import base
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 

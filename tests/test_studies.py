@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_train_config, write_idx_folder
-from keras_gen import errors, models, runs, studies
+from keras_gen import errors, models, studies
+from keras_gen.runs import reopen
+from keras_gen.runs import train_config
 from keras_gen.training import trainer
 
 
@@ -47,7 +49,7 @@ def test_manifold_grid_follows_the_prior_quantiles_with_z1_upwards():
     # Top-left tile: smallest z[0], largest z[1].
     expected = np.asarray(model.decode_to_images(np.array([[axis[0], axis[-1]]], np.float32)))[0]
     np.testing.assert_allclose(tiles[0, 0], expected, atol=1e-5)
-    with pytest.raises(errors.UserError, match="z_dim=4"):
+    with pytest.raises(errors.UserError, match="latent_dim=4"):
         studies.manifold(models.build("vae", (16, 16, 1), latent_dim=4, base_filters=4))
 
 
@@ -71,18 +73,18 @@ def trained_runs(tmp_path_factory):
     data_dir = str(root / "mnist")
     write_idx_folder(data_dir, num_train=40, num_test=24)
     trained = {}
-    for z_dim in (2, 3):
-        config = tiny_train_config(data_dir, root / f"run_z{z_dim}", dataset="mnist", z_dim=z_dim, epochs=1)
-        trained[z_dim] = trainer.train(config)
+    for latent_dim in (2, 3):
+        config = tiny_train_config(data_dir, root / f"run_z{latent_dim}", dataset="mnist", latent_dim=latent_dim, epochs=1)
+        trained[latent_dim] = trainer.train(config)
     return trained
 
 
 def test_reopened_run_gives_the_same_outputs(trained_runs):
     trained, run_dir = trained_runs[2]
-    run = runs.load_run(run_dir)
+    run = reopen.load_run(run_dir)
     latents = np.random.default_rng(1).standard_normal((2, 2)).astype(np.float32)
     np.testing.assert_allclose(run.model.decode_to_images(latents), trained.decode_to_images(latents), atol=1e-6)
-    assert run.config.z_dim == 2 and run.epochs == 1 and run.directory == run_dir
+    assert run.config.latent_dim == 2 and run.epochs == 1 and run.directory == run_dir
 
 
 def tensorboard_tags(run_dir):
@@ -105,17 +107,17 @@ def tensorboard_tags(run_dir):
 )
 def test_every_study_writes_its_documented_figure(trained_runs, study, grid):
     _, run_dir = trained_runs[2]
-    run = runs.load_run(run_dir)
+    run = reopen.load_run(run_dir)
     path, data = studies.run_study(run, study, seed=0)
     assert path == os.path.join(run_dir, "explore", f"{study}.png")
     assert os.path.getsize(path) > 5000 and data.shape[:2] == grid
     assert study in tensorboard_tags(run_dir)
     if study == "reconstruct":
-        batches, _ = runs.eval_split(run, max_images=studies.RECONSTRUCT_COLUMNS)
+        batches, _ = reopen.eval_split(run, max_images=studies.RECONSTRUCT_COLUMNS)
         np.testing.assert_allclose(data[0], np.concatenate(list(batches.as_numpy_iterator())), atol=1e-6)
     if study == "interpolate":
         # Row (b) cross-fades two real test images: its ends are images of the test split.
-        test_images, _ = runs.eval_split(run, max_images=100)
+        test_images, _ = reopen.eval_split(run, max_images=100)
         test_images = np.concatenate(list(test_images.as_numpy_iterator()))
         for end in (data[1, 0], data[1, -1]):
             assert np.min(np.abs(test_images - end).reshape(len(test_images), -1).max(axis=1)) < 1e-6
@@ -123,16 +125,16 @@ def test_every_study_writes_its_documented_figure(trained_runs, study, grid):
 
 def test_studies_beyond_two_latents_and_without_an_encoder(trained_runs, tmp_path):
     _, run_dir = trained_runs[3]
-    run = runs.load_run(run_dir)
+    run = reopen.load_run(run_dir)
     _, points = studies.run_study(run, "scatter", out_dir=str(tmp_path))
     assert points.shape == (24, 2)  # PCA of the 3-D posterior means
-    with pytest.raises(errors.UserError, match="z_dim=3"):
+    with pytest.raises(errors.UserError, match="latent_dim=3"):
         studies.run_study(run, "manifold", out_dir=str(tmp_path))
     with pytest.raises(errors.UserError, match=r"--dims=\[7\] outside the latent dimensions 0..2"):
         studies.run_study(run, "traverse", out_dir=str(tmp_path), dims=[0, 7])
-    generator = runs.LoadedRun(
+    generator = reopen.LoadedRun(
         models.build("wgan", (16, 16, 1), latent_dim=2, base_filters=4),
-        trainer.TrainConfig(model="wgan"),
+        train_config.TrainConfig(model="wgan"),
         {},
         "",
         0,
@@ -149,4 +151,4 @@ def test_studies_beyond_two_latents_and_without_an_encoder(trained_runs, tmp_pat
 
 def test_load_run_of_a_directory_without_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(errors.UserError, match="holds no config.json"):
-        runs.load_run(str(tmp_path))
+        reopen.load_run(str(tmp_path))

@@ -11,6 +11,7 @@ import pytest
 from conftest import tiny_train_config as tiny_config
 from conftest import write_npz
 from keras_gen import errors
+from keras_gen.runs import records
 from keras_gen.training import trainer
 
 
@@ -77,8 +78,8 @@ def test_existing_run_is_never_overwritten(npz_path, tmp_path):
 
 def test_resume_refuses_a_changed_architecture(npz_path, tmp_path):
     trainer.train(tiny_config(npz_path, tmp_path / "run", epochs=1))
-    with pytest.raises(errors.UserError, match="--z_dim=3 differs from the run being resumed"):
-        trainer.train(tiny_config(npz_path, tmp_path / "run", resume=True, z_dim=3), ["resume", "z_dim"])
+    with pytest.raises(errors.UserError, match="--latent_dim=3 differs from the run being resumed"):
+        trainer.train(tiny_config(npz_path, tmp_path / "run", resume=True, latent_dim=3), ["resume", "latent_dim"])
 
 
 def test_resume_without_checkpoints_is_a_clear_error(npz_path, tmp_path):
@@ -130,5 +131,5 @@ def test_metrics_log_plots_only_the_metrics_that_moved(tmp_path, monkeypatch):
     # The first epoch: loss only; once an update was skipped, its panel appears; a penalty of 0 never.
     assert set(plotted[0][0]) == {"epoch", "loss", "val_loss"}
     assert set(plotted[1][0]) == {"epoch", "loss", "val_loss", "skipped_updates"}
-    rows = callbacks.read_metrics_csv(str(tmp_path / "metrics.csv"))
+    rows = records.read_metrics_csv(str(tmp_path / "metrics.csv"))
     assert "gradient_penalty" in rows[0] and "val_skipped_updates" not in rows[0]

@@ -9,9 +9,9 @@ from keras_gen.models import vae as vae_module
 
 
 def build(name, image_shape=(16, 16, 1), latent_dim=3, hidden_units=16, learning_rate=3e-3, **kwargs):
-    model = models.build(
-        name, image_shape, latent_dim=latent_dim, base_filters=4, hidden_units=hidden_units, seed=0, **kwargs
-    )
+    sizes = {"base_filters": 4, "hidden_units": hidden_units}  # Tiny, for whichever of them the model has.
+    sizes = {key: value for key, value in sizes.items() if key in models.hyperparameters(name)}
+    model = models.build(name, image_shape, latent_dim=latent_dim, seed=0, **sizes, **kwargs)
     model.compile(**model.default_optimizers(learning_rate))
     return model
 

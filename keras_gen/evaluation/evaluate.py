@@ -19,13 +19,14 @@ import numpy as np
 
 from keras_gen import errors
 from keras_gen import io_utils
-from keras_gen import runs
 from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import likelihood
 from keras_gen.evaluation import sample_quality
+from keras_gen.runs import layout
+from keras_gen.runs import records
+from keras_gen.runs import reopen
 
-METRICS_FILE = "metrics.json"
-METRICS = ("likelihood", "sample_quality")
+METRICS = records.EVALUATION_GROUPS
 
 
 def generate(model, num_samples, seed=0, batch_size=500):
@@ -80,7 +81,7 @@ def evaluate_run(
     unknown = [name for name in metrics or () if name not in METRICS]
     if unknown:
         raise errors.UserError(f"--metrics={','.join(unknown)}; expected some of {', '.join(METRICS)}")
-    run = runs.load_run(run_dir)
+    run = reopen.load_run(run_dir)
     has_likelihood = hasattr(run.model, "importance_samples")
     requested = metrics is not None
     if metrics is None:
@@ -107,7 +108,7 @@ def evaluate_run(
                 f"`python run.py --mode=train_classifier --dataset={run.config.dataset}` enables it.",
                 file=sys.stderr,
             )
-    splits = runs.load_splits(run)
+    splits = reopen.load_splits(run)
     record = {
         "run": os.path.abspath(run_dir),
         "model": run.config.model,
@@ -117,13 +118,13 @@ def evaluate_run(
         "data_source": splits["test"].source,
         "seed": seed,
     }
-    record.update(_kept_groups(os.path.join(run_dir, METRICS_FILE), record, metrics))
+    record.update(_kept_groups(layout.path(run_dir, layout.EVALUATION), record, metrics))
     if skipped:
         record["skipped"] = skipped
     count = min(num_samples, len(splits["test"].images))
     evaluated_at = datetime.datetime.now().isoformat(timespec="seconds")
     if "likelihood" in metrics:
-        batches, _ = runs.eval_split(run, max_images=num_samples, splits=splits)
+        batches, _ = reopen.eval_split(run, max_images=num_samples, splits=splits)
         group = {
             "decoder_likelihood": run.model.likelihood,
             "units": "nats per image",
@@ -146,7 +147,7 @@ def evaluate_run(
             print(f"Sample quality of {count} samples against as many test images; features of {described}")
         record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
         record["sample_quality"]["evaluated_at"] = evaluated_at
-    io_utils.write_json(os.path.join(run_dir, METRICS_FILE), record)
+    io_utils.write_json(layout.path(run_dir, layout.EVALUATION), record)
     return record
 
 

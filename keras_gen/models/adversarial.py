@@ -1,6 +1,7 @@
 """What GAN and WGAN share: a generator, a critic, two optimizers and the alternating train step."""
 
 import contextlib
+import typing
 
 import keras
 import tensorflow as tf
@@ -12,14 +13,16 @@ from keras_gen.models import base
 class AdversarialModel(base.GenerativeModel):
     """Generator G(z) against a critic f(x), trained by alternating updates (Goodfellow et al., 2014).
 
+    What GAN and WGAN share: two networks and two optimizers, the real batches of one step, one critic
+    update (`critic_step`), one generator update (`generator_step`), and the metrics. Each algorithm
+    writes its own `train_step` from these, as its paper's algorithm box, and its two losses.
+
     One `train_step` is `critic_steps` critic updates, each on a fresh real batch, then one generator
     update. A step therefore takes `critic_steps` batches of real images as one batch, batch first:
     image i * critic_steps + s belongs to critic update s. Any tf.distribute strategy splits that
     batch on its first axis into equal shares that are still whole sets of updates, and plain Keras
     works too: `wgan.fit(images, batch_size=5 * 64)` makes 5 critic updates on 64 images each (a
-    final partial batch is cut to a multiple of `critic_steps`). The generator update needs no real
-    images, so no extra batch is drawn for it; it either reuses the last critic update's fakes or
-    generates fresh ones (`reuse_fakes`). Subclasses define the two per-example losses.
+    final partial batch is cut to a multiple of `critic_steps`).
 
     Args:
         generator: keras.Model z (batch, latent_dim) -> images in [-1, 1].
@@ -43,9 +46,6 @@ class AdversarialModel(base.GenerativeModel):
         self.built = True  # Both networks are built functional models.
 
     metric_names = ("critic_loss", "generator_loss", "real_score", "fake_score")
-    # Whether the generator update reuses the fakes of the last critic update (one generator
-    # forward pass fewer per step) or generates fresh ones; set by each algorithm.
-    reuse_fakes = False
 
     @property
     def batches_per_step(self):
@@ -58,7 +58,7 @@ class AdversarialModel(base.GenerativeModel):
     def compile(self, generator_optimizer, critic_optimizer, **kwargs):
         # Keras' own `optimizer` goes unused here. Under mixed_float16 Keras would wrap it for loss
         # scaling, and a checkpoint would then not fit the float32 rebuild that evaluation restores it
-        # into; the two optimizers that train come loss-scaled from training.precision.
+        # into; the two optimizers that train come loss-scaled from models.precision.
         super().compile(**{"auto_scale_loss": False, **kwargs})
         self.generator_optimizer = generator_optimizer
         self.critic_optimizer = critic_optimizer
@@ -79,15 +79,13 @@ class AdversarialModel(base.GenerativeModel):
     def call(self, latents, training=False):
         return self.generator(latents, training=training)
 
-    # The two losses, per example; `extra` collects metrics to log (Wasserstein estimate, penalty).
-    def critic_loss(self, real_images, fake_images, real_scores, fake_scores, extra):
+    # Each algorithm's two losses, per example.
+    def critic_loss(self, real_images, fake_images, real_scores, fake_scores):
+        """(per-example critic loss, {metric name: per-example value} to log beside it)."""
         raise NotImplementedError
 
     def generator_loss(self, fake_scores):
         raise NotImplementedError
-
-    def after_critic_update(self):
-        """Hook for a constraint on the critic (weight clipping)."""
 
     def sample_latents(self, batch_size):
         """Latents from the prior for this replica's `batch_size` examples, (batch_size, latent_dim)."""
@@ -108,61 +106,44 @@ class AdversarialModel(base.GenerativeModel):
             return self.generator(self.sample_latents(batch_size), training=True)
 
     def critic_step(self, real_images, fake_images):
-        extra = {}
+        """One critic update on a real and a fake batch; returns (StepValues, whether it was applied)."""
         with tf.GradientTape() as tape:
             real_scores = self.critic(real_images, training=True)
             fake_scores = self.critic(fake_images, training=True)
-            per_example = self.critic_loss(real_images, fake_images, real_scores, fake_scores, extra)
+            per_example, extra = self.critic_loss(real_images, fake_images, real_scores, fake_scores)
             loss = losses.average_over_global_batch(per_example)
         applied = self.minimize(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
-        self.after_critic_update()
-        return per_example, real_scores, fake_scores, extra, applied
+        return StepValues(per_example, real_scores, fake_scores, extra), applied
 
     def generator_step(self, generator_tape, fake_images):
-        """One generator update from fakes whose generation `generator_tape` recorded."""
+        """One generator update from fakes whose generation `generator_tape` recorded; (loss, applied)."""
         with generator_tape:
             per_example = self.generator_loss(self.critic(fake_images, training=True))
             loss = losses.average_over_global_batch(per_example)
         applied = self.minimize(self.generator_optimizer, generator_tape, loss, self.generator.trainable_variables)
         return per_example, applied
 
-    def train_step(self, data):
-        real_batches = self.critic_batches(self.images_of(data))  # (batch, critic_steps, size, size, channels)
-        batch_size = tf.shape(real_batches)[0]
-        skipped = tf.constant(0.0)
-        for step in range(self.critic_steps):
-            last = step == self.critic_steps - 1
-            generator_tape = tf.GradientTape() if last and self.reuse_fakes else None
-            fake_images = self.generate(batch_size, generator_tape)
-            critic_loss, real_scores, fake_scores, extra, applied = self.critic_step(real_batches[:, step], fake_images)
-            skipped += 1.0 - tf.cast(applied, tf.float32)
-        if not self.reuse_fakes:
-            generator_tape = tf.GradientTape()
-            fake_images = self.generate(batch_size, generator_tape)
-        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images)
-        skipped += 1.0 - tf.cast(generator_applied, tf.float32)
-        # The step's metrics count only if its last critic update and its generator update were applied.
-        return self._update_metrics(
-            critic_loss, generator_loss, real_scores, fake_scores, extra, applied & generator_applied, skipped
-        )
-
     def test_step(self, data):
         real_images = self.images_of(data)
         fake_images = self.generator(self.sample_latents(tf.shape(real_images)[0]), training=False)
         real_scores = self.critic(real_images, training=False)
         fake_scores = self.critic(fake_images, training=False)
-        extra = {}
-        critic_loss = self.critic_loss(real_images, fake_images, real_scores, fake_scores, extra)
-        generator_loss = self.generator_loss(fake_scores)
-        return self._update_metrics(critic_loss, generator_loss, real_scores, fake_scores, extra)
+        critic_loss, extra = self.critic_loss(real_images, fake_images, real_scores, fake_scores)
+        critic = StepValues(critic_loss, real_scores, fake_scores, extra)
+        return self.record_step(critic, self.generator_loss(fake_scores))
 
-    def _update_metrics(self, critic_loss, generator_loss, real_scores, fake_scores, extra, applied=True, skipped=0.0):
+    def record_step(self, critic, generator_loss, applied=True, skipped=0.0):
+        """Updates the metrics with the last critic update's values and the generator's loss; the logs.
+
+        `applied`: whether the step counts (its last critic update and its generator update were
+        applied); `skipped`: updates of this step skipped under nan_policy "skip".
+        """
         values = {
-            "critic_loss": critic_loss,
+            "critic_loss": critic.loss,
             "generator_loss": generator_loss,
-            "real_score": real_scores,
-            "fake_score": fake_scores,
-            **extra,
+            "real_score": critic.real_scores,
+            "fake_score": critic.fake_scores,
+            **critic.extra,
         }
         for name, tracker in self.trackers.items():
             tracker.update_state(*self.applied_values(values[name], applied))
@@ -173,3 +154,17 @@ class AdversarialModel(base.GenerativeModel):
         config = super().get_config()
         config["critic_steps"] = self.critic_steps
         return config
+
+
+class StepValues(typing.NamedTuple):
+    """What one critic update computed, per example: its loss, the scores, and extra metrics."""
+
+    loss: tf.Tensor
+    real_scores: tf.Tensor
+    fake_scores: tf.Tensor
+    extra: dict
+
+
+def not_applied(applied):
+    """1.0 for an update that was skipped, else 0.0: summed into a step's skipped updates."""
+    return 1.0 - tf.cast(applied, tf.float32)

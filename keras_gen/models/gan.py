@@ -1,10 +1,12 @@
 """GAN with a sigmoid discriminator (Goodfellow et al., 2014; DCGAN architecture, Radford et al., 2016)."""
 
 import keras
+import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import adversarial
-from keras_gen.training import optimizers
+from keras_gen.models import optimizers
+from keras_gen.networks import dcgan
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -26,11 +28,6 @@ class GAN(adversarial.AdversarialModel):
         self.gan_loss = gan_loss
 
     default_learning_rate = 2e-4
-    # The generator update scores the fakes the discriminator was just trained on, as the DCGAN
-    # reference implementations do (PyTorch's example, the report): one generator forward pass per
-    # step instead of two. Measured 1.2x faster here (BENCHMARKS.md); the gradient is the same
-    # in expectation, the fakes being an independent draw from G either way.
-    reuse_fakes = True
 
     def default_optimizers(self, learning_rate):
         # Radford et al.: Adam with beta_1 = 0.5 for both networks.
@@ -39,8 +36,32 @@ class GAN(adversarial.AdversarialModel):
             "critic_optimizer": optimizers.Adam(learning_rate, beta_1=0.5),
         }
 
-    def critic_loss(self, real_images, fake_images, real_scores, fake_scores, extra):
-        return losses.discriminator_loss(self.gan_loss, real_scores, fake_scores)
+    def train_step(self, data):
+        """Algorithm 1 of Goodfellow et al. (2014): k discriminator updates, then one generator update.
+
+        The generator update scores the fakes the last discriminator update was trained on, as the
+        DCGAN reference implementations do (PyTorch's example, the report): one generator forward pass
+        per step fewer, measured 1.2x faster here (BENCHMARKS.md), and the same gradient in
+        expectation, the fakes being an independent draw from G either way.
+        """
+        real_batches = self.critic_batches(self.images_of(data))  # (batch, k, size, size, channels)
+        batch_size = tf.shape(real_batches)[0]
+        skipped = tf.constant(0.0)
+        for step in range(self.critic_steps):  # for k steps:
+            # Sample z ~ p(z) and a real batch; ascend log D(x) + log(1 - D(G(z))). The last update's
+            # fakes are generated on the generator's tape, for the update that follows.
+            generator_tape = tf.GradientTape() if step == self.critic_steps - 1 else None
+            fake_images = self.generate(batch_size, generator_tape)
+            critic, applied = self.critic_step(real_batches[:, step], fake_images)
+            skipped += adversarial.not_applied(applied)
+        # Descend the generator's loss on those fakes.
+        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images)
+        skipped += adversarial.not_applied(generator_applied)
+        # The step's metrics count only if its last discriminator update and its generator update were applied.
+        return self.record_step(critic, generator_loss, applied & generator_applied, skipped)
+
+    def critic_loss(self, real_images, fake_images, real_scores, fake_scores):
+        return losses.discriminator_loss(self.gan_loss, real_scores, fake_scores), {}
 
     def generator_loss(self, fake_scores):
         return losses.generator_loss(self.gan_loss, fake_scores)
@@ -49,3 +70,14 @@ class GAN(adversarial.AdversarialModel):
         config = super().get_config()
         config["gan_loss"] = self.gan_loss
         return config
+
+
+def build(image_shape, latent_dim, base_filters=64, gan_loss="non_saturating", critic_steps=1, seed=None):
+    """The report's DCGAN-style GAN for images of `image_shape`; `critic_steps` is its K."""
+    return GAN(
+        dcgan.generator(image_shape, latent_dim, base_filters),
+        dcgan.critic(image_shape, base_filters),
+        gan_loss=gan_loss,
+        critic_steps=critic_steps,
+        seed=seed,
+    )

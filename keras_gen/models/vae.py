@@ -5,7 +5,13 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import base
-from keras_gen.training import optimizers
+from keras_gen.models import optimizers
+from keras_gen.networks import convolutional
+from keras_gen.networks import dense
+from keras_gen.networks import recurrent
+
+# Hyperparameters of the VAE objective, which every VAE builder takes through its **objective.
+OBJECTIVE = ("likelihood", "kl_weight", "reconstruction_weight", "seed")
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -187,3 +193,30 @@ def importance_terms(decoder, likelihood, images, posterior, epsilon):
     # log N(z; 0, I) - log N(z; mean, sigma^2): the 2*pi terms cancel, (z - mean) / sigma = epsilon.
     log_prior_ratio = 0.5 * tf.reduce_sum(tf.square(epsilon) - tf.square(latents) + log_variance, axis=-1)
     return tf.reshape(log_likelihood, [num_samples, batch]), log_prior_ratio
+
+
+def build_conv(image_shape, latent_dim, base_filters=32, decoder="compact", **objective):
+    """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
+    return VAE(
+        convolutional.conv_encoder(image_shape, latent_dim, base_filters),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder),
+        **objective,
+    )
+
+
+def build_mlp(image_shape, latent_dim, hidden_units=400, **objective):
+    """Fully connected VAE (the "vanilla" VAE of ../shared/seeds/001: one hidden layer of 400 each way)."""
+    return VAE(
+        dense.mlp_encoder(image_shape, latent_dim, hidden_units),
+        dense.mlp_decoder(image_shape, latent_dim, hidden_units),
+        **objective,
+    )
+
+
+def build_lstm(image_shape, latent_dim, hidden_units=256, base_filters=32, decoder="compact", **objective):
+    """LSTM encoder over image rows (../shared/seeds/002) with the conv VAE's transposed-conv decoder."""
+    return VAE(
+        recurrent.lstm_encoder(image_shape, latent_dim, hidden_units),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder),
+        **objective,
+    )

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import adversarial
-from keras_gen.training import optimizers
+from keras_gen.models import optimizers
+from keras_gen.networks import dcgan
 
 
 @keras.saving.register_keras_serializable(package="keras_gen")
@@ -13,19 +14,17 @@ class WGAN(adversarial.AdversarialModel):
     """WGAN: the critic maximises E f(x) - E f(G(z)) under a Lipschitz constraint.
 
     The constraint is either weight clipping to [-weight_clip, weight_clip] after every critic update
-    (the paper's RMSprop 5e-5) or the gradient penalty gradient_penalty_weight * (||grad f(x_hat)|| - 1)^2
-    on random interpolates (Adam 1e-4, betas (0.5, 0.9)). Per step it logs the Wasserstein estimate
+    (the paper's RMSprop 5e-5) or the gradient penalty (`gradient_penalty`), weighted by
+    `gradient_penalty_weight` (Adam 1e-4, betas (0.5, 0.9)). Per step it logs the Wasserstein estimate
     E f(x) - E f(G(z)) and the penalty beside the losses.
 
     Args:
         weight_clip: c for clipping, or 0 to disable it.
         gradient_penalty_weight: lambda for the penalty (10 in the paper), or 0 to disable it.
-        critic_steps: critic updates per generator update (5 in both papers).
+        critic_steps: n_critic, critic updates per generator update (5 in both papers).
     """
 
     metric_names = adversarial.AdversarialModel.metric_names + ("wasserstein", "gradient_penalty")
-    # Algorithm 1 of both papers samples a fresh batch of z for the generator update.
-    reuse_fakes = False
 
     def __init__(
         self, generator, critic, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0, seed=None, **kwargs
@@ -53,27 +52,68 @@ class WGAN(adversarial.AdversarialModel):
             "critic_optimizer": optimizer(learning_rate, **options),
         }
 
-    def critic_loss(self, real_images, fake_images, real_scores, fake_scores, extra):
-        per_example = losses.wasserstein_critic_loss(real_scores, fake_scores)
-        extra["wasserstein"] = -per_example
-        penalty = tf.zeros_like(per_example)
+    def train_step(self, data):
+        """Algorithm 1 of Arjovsky et al. (2017), or of Gulrajani et al. (2017) with the gradient penalty."""
+        real_batches = self.critic_batches(self.images_of(data))  # (batch, n_critic, size, size, channels)
+        batch_size = tf.shape(real_batches)[0]
+        skipped = tf.constant(0.0)
+        for step in range(self.critic_steps):  # for t = 1, ..., n_critic:
+            # Sample a real batch and z ~ p(z); descend -(E f(x) - E f(G(z))) [+ lambda * penalty].
+            critic, applied = self.critic_step(real_batches[:, step], self.generate(batch_size))
+            if self.weight_clip > 0:
+                self.clip_critic_weights()  # w <- clip(w, -c, c)
+            skipped += adversarial.not_applied(applied)
+        # Sample a fresh z ~ p(z); descend -E f(G(z)).
+        generator_tape = tf.GradientTape()
+        generator_loss, generator_applied = self.generator_step(generator_tape, self.generate(batch_size, generator_tape))
+        skipped += adversarial.not_applied(generator_applied)
+        # The step's metrics count only if its last critic update and its generator update were applied.
+        return self.record_step(critic, generator_loss, applied & generator_applied, skipped)
+
+    def critic_loss(self, real_images, fake_images, real_scores, fake_scores):
+        wasserstein_loss = losses.wasserstein_critic_loss(real_scores, fake_scores)  # -(f(x) - f(G(z)))
         if self.gradient_penalty_weight > 0:
-            weights = self.uniform_noise((tf.shape(real_images)[0],))
-            penalty = losses.gradient_penalty(
-                lambda images: self.critic(images, training=True), real_images, fake_images, weights
-            )
-        extra["gradient_penalty"] = penalty
-        return per_example + self.gradient_penalty_weight * penalty
+            penalty = self.gradient_penalty(real_images, fake_images)
+        else:
+            penalty = tf.zeros_like(wasserstein_loss)
+        extra = {"wasserstein": -wasserstein_loss, "gradient_penalty": penalty}
+        return wasserstein_loss + self.gradient_penalty_weight * penalty, extra
 
     def generator_loss(self, fake_scores):
         return losses.wasserstein_generator_loss(fake_scores)
 
-    def after_critic_update(self):
-        if self.weight_clip > 0:
-            for variable in self.critic.trainable_variables:
-                variable.assign(tf.clip_by_value(variable, -self.weight_clip, self.weight_clip))
+    def gradient_penalty(self, real_images, fake_images):
+        """(||grad f(x_hat)|| - 1)^2 per example at x_hat = e x + (1 - e) G(z), e ~ U(0, 1) (WGAN-GP)."""
+        interpolation_weights = self.uniform_noise((tf.shape(real_images)[0],))
+        return losses.gradient_penalty(
+            lambda images: self.critic(images, training=True), real_images, fake_images, interpolation_weights
+        )
+
+    def clip_critic_weights(self):
+        """Clips every critic weight to [-c, c], the original WGAN's Lipschitz constraint."""
+        for variable in self.critic.trainable_variables:
+            variable.assign(tf.clip_by_value(variable, -self.weight_clip, self.weight_clip))
 
     def get_config(self):
         config = super().get_config()
         config.update({"weight_clip": self.weight_clip, "gradient_penalty_weight": self.gradient_penalty_weight})
         return config
+
+
+def build(
+    image_shape, latent_dim, base_filters=64, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0, seed=None
+):
+    """The WGAN of the presets: clipping, or with a gradient penalty (> 0) the penalty instead.
+
+    A penalised critic normalizes with layer norm instead of batch norm: the penalty is a per-example
+    gradient, which batch norm makes depend on the rest of the batch (Gulrajani et al., 2017, §4).
+    """
+    penalised = gradient_penalty_weight > 0
+    return WGAN(
+        dcgan.generator(image_shape, latent_dim, base_filters),
+        dcgan.critic(image_shape, base_filters, normalization="layer" if penalised else "batch"),
+        critic_steps=critic_steps,
+        weight_clip=0.0 if penalised else weight_clip,
+        gradient_penalty_weight=gradient_penalty_weight,
+        seed=seed,
+    )

@@ -19,20 +19,9 @@ import tensorflow as tf
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import plotting
+from keras_gen.runs import layout
+from keras_gen.runs import records
 from keras_gen.training import faults
-
-
-def read_metrics_csv(path):
-    """Rows of a metrics CSV as dicts of floats ("epoch" as int); [] when there is no file."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="", encoding="utf-8") as stream:
-        rows = []
-        for row in csv.DictReader(stream):
-            parsed = {key: float(value) for key, value in row.items() if value not in ("", None)}
-            parsed["epoch"] = int(parsed["epoch"])
-            rows.append(parsed)
-        return rows
 
 
 class MetricsLog(keras.callbacks.Callback):
@@ -52,7 +41,7 @@ class MetricsLog(keras.callbacks.Callback):
         self.plot_path = plot_path
         self.images_per_step = images_per_step
         self.title = title
-        self.rows = [row for row in read_metrics_csv(csv_path) if row["epoch"] <= initial_epoch]
+        self.rows = [row for row in records.read_metrics_csv(csv_path) if row["epoch"] <= initial_epoch]
         self._epoch_start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -94,22 +83,22 @@ class SampleGrid(keras.callbacks.Callback):
 
     Args:
         latents: numpy array (grid_size, latent_dim), fixed for the whole run so grids compare.
-        directory: where the PNGs go.
+        run_dir: the run directory; the PNGs go to its samples/.
         log_dir: TensorBoard directory for the "samples" image summary.
         title: prefix of each figure's title.
     """
 
-    def __init__(self, latents, directory, log_dir, title):
+    def __init__(self, latents, run_dir, log_dir, title):
         super().__init__()
         self.latents = latents
-        self.directory = directory
+        self.run_dir = run_dir
         self.log_dir = log_dir
         self.title = title
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
         images = np.asarray(self.model.decode_to_images(self.latents))
-        path = os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
+        path = layout.sample_grid(self.run_dir, epoch + 1)
         grid = plotting.save_image_grid(images, path, title=f"{self.title}: samples after epoch {epoch + 1}")
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
@@ -136,7 +125,7 @@ class Checkpointer(keras.callbacks.Callback):
     checkpoint names every optimizer itself (see `training.checkpointing`).
 
     Args:
-        checkpoint: a checkpointing.Checkpoint.
+        checkpoint: a checkpoints.Checkpoint.
         start: (epoch, step) the run starts from; the metrics' saved running state is put back at
             the start of a resumed partial epoch (Keras resets it at every epoch's start).
         every_steps, every_seconds: mid-epoch saving, by steps when given, else by time (0: never).

@@ -7,8 +7,8 @@ import signal
 import threading
 
 from keras_gen import errors
+from keras_gen.runs import layout
 
-LOCK_FILE = ".lock"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -57,7 +57,7 @@ def run_lock(directory):
     run's process id.
     """
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, LOCK_FILE)
+    path = layout.path(directory, layout.LOCK)
     with open(path, "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,171 +1,49 @@
 """Train any registered model on any registered dataset and leave a complete run directory.
 
-Run directory (`out_dir`):
-    config.json        the resolved configuration, the data source and library versions
-    metrics.csv        one row per epoch: training and test metrics, seconds, images/second
-    training_curves.png
-    samples/epoch_NNNN.png   decodes of the same latents after every epoch
-    checkpoints/       tf.train checkpoints (model, optimizers, epoch), the newest 3
-    logs/              TensorBoard: train/, validation/ scalars, samples/ images, profiles
-
-At the end the chief exports the newest checkpoint as a SavedModel version (`export`,
-saved_models/<run name>/<version> unless `export_dir` says otherwise).
+The run directory's layout is runs.layout's. Training ends there: exporting the result is the
+caller's decision (api.train and the command line export a finished run on the chief).
 """
 
 import dataclasses
-import datetime
 import os
 import shutil
 import sys
 import tempfile
+import typing
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gen import environment
 from keras_gen import errors
-from keras_gen import io_utils
 from keras_gen import losses
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
-from keras_gen.export import signatures
+from keras_gen.models import precision
+from keras_gen.runs import checkpoints
+from keras_gen.runs import layout
+from keras_gen.runs import reopen
+from keras_gen.runs import train_config
 from keras_gen.training import callbacks
-from keras_gen.training import checkpointing
 from keras_gen.training import distribute
 from keras_gen.training import faults
-from keras_gen.training import precision
 
-CONFIG_FILE = "config.json"
-NAN_POLICIES = ("stop", "skip")
 # Checkpoints within an epoch when --checkpoint_every is not given: at most this much work is lost.
 CHECKPOINT_SECONDS = 600.0
-# Fields that fix what a run trains; a resumed run must not change them.
-# GAN/WGAN settings belong here too: critic_steps and d_steps set how many images a step consumes (the
-# data stream), gan_loss, weight_clip and gradient_penalty the objective.
-IDENTITY_FIELDS = (
-    "model",
-    "dataset",
-    "data_dir",
-    "image_size",
-    "z_dim",
-    "base_filters",
-    "hidden_units",
-    "decoder",
-    "likelihood",
-    "kl_weight",
-    "reconstruction_weight",
-    "gan_loss",
-    "d_steps",
-    "critic_steps",
-    "weight_clip",
-    "gradient_penalty",
-    "seed",
-    # A float16 run's optimizers carry a loss scale in the checkpoint; the others do not.
-    "mixed_precision",
-)
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run depends on; the CLI fills it from flags, tests and notebooks directly."""
+class Outcome(typing.NamedTuple):
+    """What `run` leaves: the model, the run directory, and whether this process may publish the run.
 
-    model: str = "vae"
-    dataset: str = "fashion_mnist"
-    data_dir: str | None = None
-    image_size: int = 32
-    z_dim: int = 20
-    batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int | None = None
-    learning_rate: float | None = None
-    seed: int = 0
-    out_dir: str | None = None
-    resume: bool | str = False  # True or "latest": the newest checkpoint; "previous": the one before it.
-    base_filters: int | None = None
-    hidden_units: int | None = None
-    decoder: str = "compact"
-    likelihood: str = "auto"
-    kl_weight: float = 1.0
-    reconstruction_weight: float = 1.0
-    gan_loss: str = "non_saturating"
-    d_steps: int = 1
-    critic_steps: int = 5
-    weight_clip: float = 0.01
-    gradient_penalty: float = 0.0
-    grid_size: int = 64
-    checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.
-    nan_policy: str = "stop"
-    deterministic: bool = False
-    export: bool = True
-    export_dir: str | None = None
-    # Posterior samples per image of an exported VAE's log_likelihood signature.
-    export_iw_samples: int = signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES
-    distribute: str = "auto"
-    mixed_precision: str = "float32"  # training.precision.POLICIES
-    profile_batches: str | None = None
-    verbose: str | int = "auto"
-
-    @classmethod
-    def from_saved(cls, saved):
-        """The TrainConfig of a config.json's "config"; fields of older versions (renamed since) are ignored."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in saved.items() if key in known})
-
-    def model_hyperparameters(self):
-        return {
-            "latent_dim": self.z_dim,
-            "base_filters": self.base_filters,
-            "hidden_units": self.hidden_units,
-            "decoder": self.decoder,
-            "likelihood": self.likelihood,
-            "kl_weight": self.kl_weight,
-            "reconstruction_weight": self.reconstruction_weight,
-            "gan_loss": self.gan_loss,
-            "d_steps": self.d_steps,
-            "critic_steps": self.critic_steps,
-            "weight_clip": self.weight_clip,
-            "gradient_penalty": self.gradient_penalty,
-            "seed": self.seed,
-        }
-
-
-def resolve_likelihood(likelihood, dataset_spec):
-    """ "auto" means Bernoulli for binarized datasets and the continuous Bernoulli for the rest."""
-    if likelihood != "auto":
-        return likelihood
-    return "bernoulli" if dataset_spec.binarize else "continuous_bernoulli"
-
-
-def default_out_dir(config):
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{config.model}_{config.dataset}_{stamp}")
-
-
-def config_for_resume(config, given_fields):
-    """(the saved run's config with the fields given on this command line applied, config.json's record).
-
-    Args:
-        config: the TrainConfig from this command line (`resume=True`, `out_dir` set).
-        given_fields: names of the fields the user set explicitly; the others come from the saved run.
+    `finished`: every epoch asked for is trained (not stopped by a signal); `chief`: this process
+    wrote the run directory (the other workers of a multi-worker run write to temporary ones).
     """
-    path = os.path.join(config.out_dir, CONFIG_FILE)
-    if not os.path.exists(path):
-        raise errors.UserError(f"--resume: {config.out_dir} holds no {CONFIG_FILE}; is it a keras_gen run directory?")
-    record = io_utils.read_json(path)
-    saved = record["config"]
-    merged = TrainConfig.from_saved(saved)
-    for name in given_fields:
-        value = getattr(config, name)
-        if name in IDENTITY_FIELDS and value != saved.get(name):
-            raise errors.UserError(
-                f"--{name}={value} differs from the run being resumed ({name}={saved.get(name)!r}); "
-                "drop the flag or start a new --out_dir"
-            )
-        setattr(merged, name, value)
-    merged.out_dir, merged.resume = config.out_dir, config.resume
-    return merged, record
+
+    model: object
+    run_dir: str
+    finished: bool
+    chief: bool
 
 
 def _prepare_run_dir(config):
@@ -173,33 +51,11 @@ def _prepare_run_dir(config):
         return
     if os.path.exists(config.out_dir) and not os.path.isdir(config.out_dir):
         raise errors.UserError(f"--out_dir {config.out_dir} is a file; expected a directory")
-    if checkpointing.has_checkpoint(config.out_dir):
+    if checkpoints.has_checkpoint(config.out_dir):
         raise errors.UserError(
             f"{config.out_dir} already holds a training run; pass --resume to continue it or choose another --out_dir"
         )
     os.makedirs(config.out_dir, exist_ok=True)
-
-
-def _write_config(directory, config, data_source, image_shape, previous=None, resumed_at=None, changed=()):
-    """Writes config.json; a resumed run keeps the original record, updates its config and appends
-    when it resumed and which flags it changed."""
-    record = previous or {
-        "data_source": data_source,
-        "image_shape": list(image_shape),
-        "machine": environment.machine_description(),
-        "versions": environment.library_versions(),
-    }
-    record["config"] = dataclasses.asdict(config)
-    if resumed_at is not None:
-        record.setdefault("resumes", []).append(
-            {
-                "at_epoch": resumed_at,
-                "changed": {name: getattr(config, name) for name in changed},
-                "machine": environment.machine_description(),
-                "time": datetime.datetime.now().isoformat(timespec="seconds"),
-            }
-        )
-    io_utils.write_json(os.path.join(directory, CONFIG_FILE), record)
 
 
 def _profile_batch(profile_batches):
@@ -213,7 +69,13 @@ def _profile_batch(profile_batches):
 
 
 def train(config, given_fields=(), extra_callbacks=()):
-    """Trains `config.model` on `config.dataset`; returns (model, run directory).
+    """Trains `config.model` on `config.dataset`; returns (model, run directory). See `run`."""
+    outcome = run(config, given_fields, extra_callbacks)
+    return outcome.model, outcome.run_dir
+
+
+def run(config, given_fields=(), extra_callbacks=()):
+    """Trains `config.model` on `config.dataset`; returns an Outcome.
 
     Under `--distribute=multi_worker` every worker calls this with the same config: the chief writes
     the run directory, every other worker writes to a temporary directory that it deletes at the end.
@@ -228,16 +90,16 @@ def train(config, given_fields=(), extra_callbacks=()):
     config = dataclasses.replace(config)
     previous = None
     if config.resume:
-        if not config.out_dir or not checkpointing.has_checkpoint(config.out_dir):
+        if not config.out_dir or not checkpoints.has_checkpoint(config.out_dir):
             raise errors.UserError(
                 f"--resume needs --out_dir of a run with checkpoints; {config.out_dir} has none "
                 "(under --distribute=multi_worker every worker must be able to read the run directory)"
             )
-        config, previous = config_for_resume(config, given_fields)
+        config, previous = train_config.config_for_resume(config, given_fields)
     _check_values(config)
     spec = datasets.DATASETS.lookup(config.dataset)
     models.MODELS.lookup(config.model)
-    config.likelihood = resolve_likelihood(config.likelihood, spec)
+    config.likelihood = train_config.resolve_likelihood(config.likelihood, spec)
     if config.likelihood not in losses.LIKELIHOODS:
         raise errors.UserError(
             f"--likelihood={config.likelihood}; expected auto or one of {', '.join(losses.LIKELIHOODS)}"
@@ -259,7 +121,7 @@ def train(config, given_fields=(), extra_callbacks=()):
         len(splits["train"].images), config.batch_size, config.steps_per_epoch, model.batches_per_step
     )
     if config.out_dir is None:
-        config.out_dir = default_out_dir(config)
+        config.out_dir = train_config.default_out_dir(config)
     if not chief:
         write_dir = tempfile.mkdtemp(prefix=f"keras_gen_{task.replace(' ', '_')}_")
         try:
@@ -284,8 +146,10 @@ def _check_values(config):
         raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
     if not 0 <= config.seed < 2**31:
         raise errors.UserError(f"--seed={config.seed}; expected an integer from 0 to {2**31 - 1}")
-    if config.nan_policy not in NAN_POLICIES:
-        raise errors.UserError(f"--nan_policy={config.nan_policy}; expected one of {', '.join(NAN_POLICIES)}")
+    if config.nan_policy not in train_config.NAN_POLICIES:
+        raise errors.UserError(
+            f"--nan_policy={config.nan_policy}; expected one of {', '.join(train_config.NAN_POLICIES)}"
+        )
     if config.checkpoint_every is not None and config.checkpoint_every < 0:
         raise errors.UserError(f"--checkpoint_every={config.checkpoint_every}; expected 0 (epoch ends only) or more")
     precision.check(config.mixed_precision)
@@ -303,20 +167,10 @@ def _available_memory():
     return None
 
 
-def compile_for_run(model, config):
-    """Compiles `model` with the optimizers of the run `config` describes, so its checkpoints fit.
-
-    Training and every reopening of a run (evaluation, studies, export) compile through here: the
-    optimizers a checkpoint holds (their kind, slots, a float16 run's loss scale) are decided once.
-    """
-    optimizers = model.default_optimizers(config.learning_rate or model.default_learning_rate)
-    model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
-
-
 def _build(config, image_shape, strategy):
     """The compiled model; one that does not fit in memory is a one-line error, not a traceback."""
     too_big = (
-        f"the {config.model} with --z_dim={config.z_dim}, --base_filters={config.base_filters} at "
+        f"the {config.model} with --latent_dim={config.latent_dim}, --base_filters={config.base_filters} at "
         f"{config.image_size}x{config.image_size} does not fit in memory"
     )
     available = _available_memory()
@@ -335,7 +189,7 @@ def _build(config, image_shape, strategy):
             if config.learning_rate is None:
                 config.learning_rate = model.default_learning_rate
             model.nan_policy = config.nan_policy
-            compile_for_run(model, config)
+            reopen.compile_for_run(model, config)
             return model
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         raise errors.UserError(f"{too_big} ({type(error).__name__}); make it smaller") from None
@@ -350,12 +204,12 @@ def _train(
     train_split, test_split = splits["train"], splits["test"]
     image_shape = train_split.images.shape[1:]
     with strategy.scope():
-        checkpoint = checkpointing.Checkpoint(model, write_dir)
+        checkpoint = checkpoints.Checkpoint(model, write_dir)
     initial_epoch, initial_step, restored = 0, 0, None
     if config.resume:
         # Every worker restores the chief's checkpoint (in a multi-worker run, from shared storage).
         resume_from = "latest" if config.resume is True else config.resume
-        restored = checkpointing.choose(config.out_dir, resume_from)
+        restored = checkpoints.choose(config.out_dir, resume_from)
         initial_epoch, initial_step = checkpoint.restore(restored)
         if "learning_rate" in given_fields:  # The checkpoint holds the old rate; the user asked for a new one.
             for optimizer in model.optimizers().values():
@@ -363,7 +217,7 @@ def _train(
         print(f"Resuming {restored} ({callbacks.describe_position(initial_epoch, initial_step)}).")
     if initial_epoch >= config.epochs:
         print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
-        return model, config.out_dir
+        return Outcome(model, config.out_dir, True, write_dir == config.out_dir)
     if initial_step >= steps:
         raise errors.UserError(
             f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, but an epoch now has {steps} "
@@ -372,9 +226,9 @@ def _train(
     data_source = train_split.source.rsplit(" [", 1)[0]
     if config.resume:
         changed = [name for name in given_fields if name not in ("resume", "out_dir", "verbose")]
-        _write_config(write_dir, config, data_source, image_shape, previous, initial_epoch, changed)
+        train_config.write_record(write_dir, config, data_source, image_shape, previous, initial_epoch, changed)
     else:
-        _write_config(write_dir, config, data_source, image_shape)
+        train_config.write_record(write_dir, config, data_source, image_shape)
 
     pixel_noise = model.pixel_noise(spec.binarize)
     test_batches = pipeline.eval_dataset(
@@ -385,17 +239,18 @@ def _train(
         seed=config.seed,
         max_steps=config.steps_per_epoch,
     )
-    log_dir = os.path.join(write_dir, "logs")
-    title = f"{config.model} on {config.dataset} ({config.image_size}x{config.image_size}, z={config.z_dim})"
+    log_dir = layout.path(write_dir, layout.LOGS)
+    title = f"{config.model} on {config.dataset} ({config.image_size}x{config.image_size}, z={config.latent_dim})"
     # Fixed by the seed, so grids of every epoch (and of a resumed run) show the same latents.
-    latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.z_dim)).astype(np.float32)
+    latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.latent_dim))
+    latents = latents.astype(np.float32)
     run_callbacks = [
         *extra_callbacks,
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
-        callbacks.SampleGrid(latents, os.path.join(write_dir, "samples"), os.path.join(log_dir, "samples"), title),
+        callbacks.SampleGrid(latents, write_dir, os.path.join(log_dir, layout.SAMPLES), title),
         callbacks.MetricsLog(
-            os.path.join(write_dir, "metrics.csv"),
-            os.path.join(write_dir, "training_curves.png"),
+            layout.path(write_dir, layout.METRICS),
+            layout.path(write_dir, layout.CURVES),
             initial_epoch=initial_epoch,
             images_per_step=config.batch_size * (model.batches_per_step or 1),
             title=title,
@@ -448,13 +303,9 @@ def _train(
             f"{chr(10) if config.verbose else ''}Stopped by {stopped} at {where}; saved {path}. "
             f"Continue with: python run.py --resume --out_dir={config.out_dir}"
         )
-        return model, config.out_dir
+        return Outcome(model, config.out_dir, False, write_dir == config.out_dir)
     except tf.errors.ResourceExhaustedError:
         raise errors.UserError(
             f"a training step with --batch_size={config.batch_size} does not fit in memory; use a smaller batch"
         ) from None
-    if config.export and write_dir == config.out_dir:  # The chief; other workers' directories are temporary.
-        from keras_gen.export import saved_model  # Export reopens runs, which imports this module.
-
-        saved_model.export_run(config.out_dir, config.export_dir, log_likelihood_samples=config.export_iw_samples)
-    return model, config.out_dir
+    return Outcome(model, config.out_dir, True, write_dir == config.out_dir)

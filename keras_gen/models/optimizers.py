@@ -14,6 +14,20 @@ def _resource_handle(variable):
     return handle if isinstance(handle, tf.Tensor) else None
 
 
+def _slots(optimizer, variable, *names):
+    """The optimizer's slot variables `names` (Keras' private lists, e.g. "_momentums") for `variable`.
+
+    None when this Keras keeps them elsewhere (tests/test_keras_internals.py names what moved): the
+    update then falls back to Keras' own, slower but correct.
+    """
+    index_of = getattr(optimizer, "_get_variable_index", None)
+    lists = [getattr(optimizer, name, None) for name in names]
+    if index_of is None or any(slot_list is None for slot_list in lists):
+        return None
+    index = index_of(variable)
+    return [slot_list[index] for slot_list in lists]
+
+
 def _kernel_applies(gradient, variable, handles):
     """Whether a fused kernel can update `variable`: a dense float32 gradient, plain variables and slots."""
     return (
@@ -37,9 +51,11 @@ class Adam(keras.optimizers.Adam):
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
-        handles = [_resource_handle(v) for v in (variable, self._momentums[index], self._velocities[index])]
-        if self.amsgrad or not _kernel_applies(gradient, variable, handles):
+        slots = _slots(self, variable, "_momentums", "_velocities")
+        if self.amsgrad or slots is None:
+            return super().update_step(gradient, variable, learning_rate)
+        handles = [_resource_handle(v) for v in (variable, *slots)]
+        if not _kernel_applies(gradient, variable, handles):
             return super().update_step(gradient, variable, learning_rate)
         step = tf.cast(self.iterations + 1, tf.float32)
         beta_1, beta_2 = tf.constant(self.beta_1, tf.float32), tf.constant(self.beta_2, tf.float32)
@@ -90,13 +106,16 @@ class RMSprop(keras.optimizers.RMSprop):
         self._scratch = _Untracked(scratch)
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        slots = _slots(self, variable, "_velocities", *(("_momentums",) if self.momentum else ()))
+        if self.centered or slots is None:
+            return super().update_step(gradient, variable, learning_rate)
         if self.momentum:
-            momentum = _resource_handle(self._momentums[index])
+            momentum = _resource_handle(slots[1])
         else:
+            index = self._get_variable_index(variable)
             momentum = self._scratch.variables[index].handle if self._scratch.variables else None
-        handles = [_resource_handle(variable), _resource_handle(self._velocities[index]), momentum]
-        if self.centered or not _kernel_applies(gradient, variable, handles):
+        handles = [_resource_handle(variable), _resource_handle(slots[0]), momentum]
+        if not _kernel_applies(gradient, variable, handles):
             return super().update_step(gradient, variable, learning_rate)
         tf.raw_ops.ResourceApplyRMSProp(
             var=handles[0],

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen import io_utils
-from keras_gen.export import saved_model
 from keras_gen.models import base
+from keras_gen.serving import saved_model
 
 
 def resolve_version(path):

@@ -27,13 +27,12 @@ import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen import io_utils
-from keras_gen import runs
-from keras_gen.evaluation import evaluate
-from keras_gen.export import requests
-from keras_gen.export import server_config
-from keras_gen.export import session
-from keras_gen.export import signatures
-from keras_gen.training import callbacks
+from keras_gen.runs import records
+from keras_gen.runs import reopen
+from keras_gen.serving import requests
+from keras_gen.serving import server_config
+from keras_gen.serving import session
+from keras_gen.serving import signatures
 
 DEFAULT_ROOT = "saved_models"
 CARD_FILE = "model_card.json"
@@ -63,7 +62,7 @@ def export_run(run_dir, export_dir=None, verbose=1, log_likelihood_samples=signa
     Returns:
         The path of the new version, e.g. saved_models/wgan_svhn/3.
     """
-    run = runs.load_run(run_dir)  # A missing run or checkpoint fails here, before anything is written.
+    run = reopen.load_run(run_dir)  # A missing run or checkpoint fails here, before anything is written.
     export_dir = export_dir or default_export_dir(run_dir)
     model_name = os.path.basename(os.path.normpath(export_dir))
     staging = _staging_directory(export_dir)
@@ -174,19 +173,17 @@ def describe(function):
 def model_card(run, described, default_signature):
     """What a version holds and where it came from, for model_card.json."""
     config = run.config
-    rows = callbacks.read_metrics_csv(os.path.join(run.directory, "metrics.csv"))
+    rows = records.training_rows(run.directory)
     training = next((row for row in reversed(rows) if row["epoch"] == run.epochs), None)
     evaluation = {}
-    metrics_path = os.path.join(run.directory, evaluate.METRICS_FILE)
-    if os.path.exists(metrics_path):
-        record = io_utils.read_json(metrics_path)
-        if record.get("checkpoint") == os.path.basename(run.checkpoint):
-            evaluation = {name: record[name] for name in evaluate.METRICS if name in record}
+    record = records.evaluation(run.directory)
+    if record and record.get("checkpoint") == os.path.basename(run.checkpoint):
+        evaluation = {name: record[name] for name in records.EVALUATION_GROUPS if name in record}
     return {
         "model": config.model,
         "dataset": config.dataset,
         "image_shape": list(run.record["image_shape"]),
-        "latent_dim": config.z_dim,
+        "latent_dim": config.latent_dim,
         "flags": run.record["config"],
         "source_run": os.path.abspath(run.directory),
         "checkpoint": os.path.basename(run.checkpoint),

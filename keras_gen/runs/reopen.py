@@ -1,20 +1,19 @@
 """Reopening a finished (or interrupted) run directory: its config, its newest weights, its data."""
 
-import os
 import typing
 
 from keras_gen import errors
-from keras_gen import io_utils
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
-from keras_gen.training import checkpointing
-from keras_gen.training import trainer
+from keras_gen.models import precision
+from keras_gen.runs import checkpoints
+from keras_gen.runs import train_config
 
 
 class LoadedRun(typing.NamedTuple):
     model: object  # models.base.GenerativeModel with the newest checkpoint's weights
-    config: trainer.TrainConfig
+    config: train_config.TrainConfig
     record: dict  # config.json as written by the trainer
     checkpoint: str  # path prefix of the checkpoint restored
     epochs: int  # epochs the restored weights have finished (a checkpoint within an epoch counts the ones before)
@@ -23,22 +22,27 @@ class LoadedRun(typing.NamedTuple):
 
 def load_run(run_dir):
     """Rebuilds the model of `run_dir` and restores its newest checkpoint; returns a LoadedRun."""
-    path = os.path.join(run_dir or "", trainer.CONFIG_FILE)
-    if not run_dir or not os.path.exists(path):
-        raise errors.UserError(
-            f"--out_dir {run_dir} holds no {trainer.CONFIG_FILE}; expected a keras_gen run directory"
-        )
-    record = io_utils.read_json(path)
-    config = trainer.TrainConfig.from_saved(record["config"])
+    record = train_config.read_record(run_dir)
+    config = train_config.TrainConfig.from_saved(record["config"])
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
-    # Built in float32 whatever the run trained in (training.precision), around the same weights.
-    trainer.compile_for_run(model, config)
-    checkpoint = checkpointing.Checkpoint(model, run_dir)
-    path = checkpointing.latest(run_dir)
+    # Built in float32 whatever the run trained in (models.precision), around the same weights.
+    compile_for_run(model, config)
+    checkpoint = checkpoints.Checkpoint(model, run_dir)
+    path = checkpoints.latest(run_dir)
     if path is None:
         raise errors.UserError(f"{run_dir} holds no checkpoint yet; train it first (a run saves one every epoch)")
     epochs, _ = checkpoint.restore(path)
     return LoadedRun(model, config, record, path, epochs, run_dir)
+
+
+def compile_for_run(model, config):
+    """Compiles `model` with the optimizers of the run `config` describes, so its checkpoints fit.
+
+    Training and every reopening of a run (evaluation, studies, export) compile through here: the
+    optimizers a checkpoint holds (their kind, slots, a float16 run's loss scale) are decided once.
+    """
+    optimizers = model.default_optimizers(config.learning_rate or model.default_learning_rate)
+    model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
 
 
 def load_splits(run):

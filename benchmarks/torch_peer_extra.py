@@ -1,7 +1,8 @@
 """The two keras_gen models the PyTorch peer lacks, WGAN-GP and the LSTM-VAE, written in PyTorch on its harness.
 
-Run by `python -m keras_gen.bench throughput --model=wgan_gp|lstm_vae --peer` with the peer's Python
-(torch installed as ../shared/peer/README.md says); never imported by keras_gen. It loads the peer
+Run by `python -m benchmarks throughput --model=lstm_vae --peer` (or `--model=wgan
+--gradient_penalty_weight=10`) with the peer's Python (torch installed as ../shared/peer/README.md
+says); never imported by keras_gen or the benchmarks. It loads the peer
 (`--peer_script`, default ../shared/peer/torch_peer.py), adds these trainers to its own, and runs
 the peer's `main` with the remaining arguments, so data, timing, threads and channels-last handling
 are the peer's, and the JSON line has the same fields.

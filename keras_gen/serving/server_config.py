@@ -29,7 +29,7 @@ from keras_gen import io_utils
 MODELS_CONFIG = "models.config"
 BATCHING_FILE = "batching_parameters.txt"
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
-_GENERATED = "# Written by keras_gen at every export (keras_gen.export.server_config); edits are overwritten.\n"
+_GENERATED = "# Written by keras_gen at every export (keras_gen.serving.server_config); edits are overwritten.\n"
 
 
 def served_models(root):

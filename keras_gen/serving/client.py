@@ -1,13 +1,13 @@
 """A gRPC client of TF Serving for keras_gen's exports (tensorflow-serving-api's PredictRequest).
 
-    python -m keras_gen.export.client --model=wgan_svhn --signature=sample --seeds=0,1,2,3 --out_dir=samples
-    python -m keras_gen.export.client --model=vae_fashion --signature=reconstruct_bytes --images=shoe.png
+    python -m keras_gen.serving.client --model=wgan_svhn --signature=sample --seeds=0,1,2,3 --out_dir=samples
+    python -m keras_gen.serving.client --model=vae_fashion --signature=reconstruct_bytes --images=shoe.png
 
 sends one Predict request to the server at `--server` (TF Serving's gRPC port, 8500 by default) and
 writes every PNG of the answer into `--out_dir`, printing the other outputs. In Python:
 
     import grpc
-    from keras_gen.export import client
+    from keras_gen.serving import client
     stub = client.prediction_stub("localhost:8500")
     request = client.predict_request("wgan_svhn", "sample", {"seeds": np.arange(4)}, {"seeds": tf.int64})
     outputs = client.outputs_of(stub.Predict(request, timeout=10.0))   # {name: numpy array}

@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gen import io_utils
-from keras_gen.export import client
-from keras_gen.export import signatures
 from keras_gen.models import base
+from keras_gen.serving import client
+from keras_gen.serving import signatures
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 REQUESTS_DIR = "requests"

@@ -12,8 +12,8 @@ import os
 import tensorflow as tf
 
 from keras_gen import errors
+from keras_gen.runs import layout
 
-CHECKPOINT_DIR = "checkpoints"
 RESUME_FROM = ("latest", "previous")
 
 
@@ -47,7 +47,7 @@ class Checkpoint:
             metric_state=metric_state,
             **model.optimizers(),
         )
-        directory = os.path.join(run_dir, CHECKPOINT_DIR)
+        directory = layout.path(run_dir, layout.CHECKPOINTS)
         try:
             self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
         except (tf.errors.OpError, ValueError) as error:
@@ -90,7 +90,7 @@ def _reason(error):
 
 def latest(run_dir):
     """Path prefix of the newest checkpoint of `run_dir`, or None."""
-    return tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
+    return tf.train.latest_checkpoint(layout.path(run_dir, layout.CHECKPOINTS))
 
 
 def has_checkpoint(run_dir):
@@ -99,7 +99,7 @@ def has_checkpoint(run_dir):
 
 def all_checkpoints(run_dir):
     """Path prefixes of the checkpoints of `run_dir`, oldest first."""
-    state = tf.train.get_checkpoint_state(os.path.join(run_dir, CHECKPOINT_DIR))
+    state = tf.train.get_checkpoint_state(layout.path(run_dir, layout.CHECKPOINTS))
     return list(state.all_model_checkpoint_paths) if state else []
 
 

@@ -1,0 +1,44 @@
+"""Every name inside a run directory, in one place.
+
+    <run>/
+        config.json            CONFIG: the resolved configuration, data source, machine, versions
+        metrics.csv            METRICS: one row per epoch, train and test metrics
+        training_curves.png    CURVES
+        samples/epoch_NNNN.png SAMPLES: decodes of the same latents after every epoch
+        checkpoints/           CHECKPOINTS: tf.train checkpoints, the newest 3
+        logs/                  LOGS: TensorBoard (train/, validation/, samples/, explore/)
+        metrics.json           EVALUATION: the record of --mode=eval
+        explore/<study>.png    EXPLORE: the latent-space studies
+        .lock                  LOCK: held while a run trains here
+
+A divergence study (--mode=divergence) leaves DIVERGENCE and its plot instead.
+"""
+
+import os
+
+CONFIG = "config.json"
+METRICS = "metrics.csv"
+CURVES = "training_curves.png"
+SAMPLES = "samples"
+CHECKPOINTS = "checkpoints"
+LOGS = "logs"
+EVALUATION = "metrics.json"
+EXPLORE = "explore"
+LOCK = ".lock"
+DIVERGENCE = "divergence.json"
+DIVERGENCE_PLOT = "divergence.png"
+
+
+def path(run_dir, *names):
+    """The path of `names` inside `run_dir`, e.g. path(run, SAMPLES, "epoch_0001.png")."""
+    return os.path.join(run_dir, *names)
+
+
+def sample_grid(run_dir, epoch):
+    """samples/epoch_NNNN.png of `epoch` (1-based)."""
+    return path(run_dir, SAMPLES, f"epoch_{epoch:04d}.png")
+
+
+def study_figure(run_dir, study):
+    """explore/<study>.png."""
+    return path(run_dir, EXPLORE, f"{study}.png")
