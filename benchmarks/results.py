@@ -61,18 +61,22 @@ def _is_number(cell):
     return isinstance(cell, (int, float)) or bool(re.fullmatch(r"\*{0,2}[−\-]?[\d.,]+( [±/] [\d.,]+)*\*{0,2}", str(cell)))
 
 
-def render(result):
-    """The Markdown of a result: one line naming when, where and how it was measured, then the table."""
-    columns, rows = result["columns"], result["rows"]
+def render(*measured):
+    """The Markdown of one or more results with the same columns: when, where and how, then one table.
+
+    Each result's line names its date, CPU and command; rows follow in the order given.
+    """
+    columns = measured[0]["columns"]
+    if any(result["columns"] != columns for result in measured):
+        raise ValueError("results shown in one table must have the same columns")
+    rows = [row for result in measured for row in result["rows"]]
     aligned = ["---:" if rows and all(_is_number(row[index]) for row in rows) else "---" for index in range(len(columns))]
-    measured = f"*Measured {result['date']} on {result['machine']}:* `{result['command']}`"
-    if result.get("transcribed"):  # Results of before benchmarks/ kept their tables, not the raw output.
-        measured += " (transcribed from that day's table; the raw output was not kept)"
-    lines = [
-        measured,
-        "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join(aligned) + "|",
-    ]
+    lines = []
+    for result in measured:
+        line = f"*Measured {result['date']} on {result['machine']}:* `{result['command']}`"
+        if result.get("transcribed"):  # Results of before benchmarks/ kept their tables, not the raw output.
+            line += " (transcribed from that day's table; the raw output was not kept)"
+        lines += [line, ""]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "|".join(aligned) + "|"]
     lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

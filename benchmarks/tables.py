@@ -6,6 +6,8 @@ BENCHMARKS.md holds its prose by hand and each table between two markers naming 
     ...generated...
     <!-- /results -->
 
+Several files with the same columns, separated by spaces, make one table (one row group each).
+
 `--check` changes nothing and exits with status 1 when the file is out of date (a test runs it).
 """
 
@@ -17,17 +19,20 @@ import sys
 from benchmarks import results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARKED = re.compile(r"(<!-- results: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+MARKED = re.compile(r"(<!-- results: (?P<paths>[^>]+?) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
 def regenerate(text, root=ROOT):
     """`text` with every marked table rendered again from its result file."""
 
     def table(match):
-        path = os.path.join(root, match["path"])
-        if not os.path.exists(path):
-            raise SystemExit(f"BENCHMARKS.md names {match['path']}, which does not exist")
-        return f"{match.group(1)}{results.render(results.read(path))}\n{match.group(4)}"
+        measured = []
+        for name in match["paths"].split():
+            path = os.path.join(root, name)
+            if not os.path.exists(path):
+                raise SystemExit(f"BENCHMARKS.md names {name}, which does not exist")
+            measured.append(results.read(path))
+        return f"{match.group(1)}{results.render(*measured)}\n{match.group(4)}"
 
     return MARKED.sub(table, text)
 

@@ -1,7 +1,7 @@
 """Exports run the way TF Serving runs them: the MetaGraph in a TF1 session, SignatureDefs by tensor name.
 
 TF Serving never calls the SavedModel's Python functions: it restores the variables with the graph's
-restore op and feeds and fetches tensors by name (export.session does exactly that, as does
+restore op and feeds and fetches tensors by name (serving.session does exactly that, as does
 `saved_model_cli run`). Requests reach it as REST JSON (converted as TF Serving's json_tensor.cc
 converts them), as gRPC PredictRequests, and as the warm-up records it replays when it loads a version.
 """

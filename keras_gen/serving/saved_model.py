@@ -1,7 +1,7 @@
 """Export a trained run as a SavedModel version in TF Serving's layout.
 
     saved_models/<name>/<version>/
-        saved_model.pb, variables/            the signatures of export.signatures
+        saved_model.pb, variables/            the signatures of serving.signatures
         assets.extra/tf_serving_warmup_requests   one request per signature, replayed by TF Serving on load
         requests/<signature>.json             REST request bodies, for curl and tests
         model_card.json                       what was exported: run, flags, training, metrics, signatures
@@ -12,7 +12,7 @@ Versions are increasing integers. A version is written in a temporary directory 
 (which TF Serving ignores: its name is not a number) and renamed into place only when complete, so
 no version is ever half-written or overwritten, and a server watching the folder never sees one
 being written. Before it is published, every request of its warm-up file is replayed the way TF
-Serving replays it when it loads the version (export.session): an export the server could not load
+Serving replays it when it loads the version (serving.session): an export the server could not load
 is never published. Published versions are readable by whoever the user's umask lets read new files.
 """
 

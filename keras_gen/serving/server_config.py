@@ -4,7 +4,7 @@
     saved_models/batching_parameters.txt    --batching_parameters_file: measured on the newest export
 
 and each version's own `batching_parameters.txt`, measured on that model. The batching parameters
-come from timing the version's default signature in TF Serving's execution path (export.session) at
+come from timing the version's default signature in TF Serving's execution path (serving.session) at
 batch sizes 1 to 64 on the exporting machine:
     max_batch_size        the smallest batch that reaches 90% of the best images per second: larger
                           batches only add latency;
