@@ -4,7 +4,7 @@
     model, run_dir = keras_gen.train(model="vae", dataset="fashion_mnist", epochs=1)
     keras_gen.evaluate(run_dir, num_samples=500, iw_samples=100)      # -> the metrics.json record
     keras_gen.explore(run_dir, "interpolate")                           # -> path of the PNG
-    version = keras_gen.serving(run_dir)                                 # -> saved_models/<run>/<version>
+    version = keras_gen.export(run_dir)                                  # -> saved_models/<run>/<version>
     keras_gen.load(version).sample(16)                                  # -> uint8 (16, 32, 32, 1)
 
 Each takes the same settings as the command line's flags, as keyword arguments (see README, Flags).

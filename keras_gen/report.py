@@ -29,12 +29,9 @@ from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import plotting
 from keras_gen.runs import layout
+from keras_gen.runs import records
 from keras_gen.runs import train_config
 
-CONFIG_FILE = layout.CONFIG
-METRICS_CSV = layout.METRICS
-EVAL_FILE = layout.EVALUATION
-DIVERGENCE_FILE = layout.DIVERGENCE
 # Sample grids shown per run: the first epoch, the last, and evenly spaced ones between.
 GRIDS_SHOWN = 4
 DEFAULT_TITLE = "keras_gen report"
@@ -101,22 +98,21 @@ def _number(text):
 def _read_run(directory, name):
     if not os.path.isdir(directory):
         raise errors.UserError(f"--runs: {directory} is not a directory; expected a keras_gen run directory")
-    if os.path.exists(os.path.join(directory, CONFIG_FILE)):
-        evaluation_path = os.path.join(directory, EVAL_FILE)
+    if os.path.exists(layout.path(directory, layout.CONFIG)):
         return _Run(
             directory,
             name,
             "training",
-            record=_current_record(io_utils.read_json(os.path.join(directory, CONFIG_FILE))),
-            rows=_read_rows(os.path.join(directory, METRICS_CSV)),
-            evaluation=io_utils.read_json(evaluation_path) if os.path.exists(evaluation_path) else None,
+            record=_current_record(io_utils.read_json(layout.path(directory, layout.CONFIG))),
+            rows=_read_rows(layout.path(directory, layout.METRICS)),
+            evaluation=records.evaluation(directory),
         )
-    if os.path.exists(os.path.join(directory, DIVERGENCE_FILE)):
+    if os.path.exists(layout.path(directory, layout.DIVERGENCE)):
         return _Run(
-            directory, name, "divergence", divergence=io_utils.read_json(os.path.join(directory, DIVERGENCE_FILE))
+            directory, name, "divergence", divergence=io_utils.read_json(layout.path(directory, layout.DIVERGENCE))
         )
     raise errors.UserError(
-        f"--runs: {directory} holds neither {CONFIG_FILE} (a training run) nor {DIVERGENCE_FILE} "
+        f"--runs: {directory} holds neither {layout.CONFIG} (a training run) nor {layout.DIVERGENCE} "
         "(a --mode=divergence study); expected a keras_gen run directory"
     )
 

@@ -13,7 +13,6 @@
 Every study writes RUN/explore/<study>.png and the same image to TensorBoard (RUN/logs/explore).
 """
 
-
 import numpy as np
 import scipy.stats
 import tensorflow as tf

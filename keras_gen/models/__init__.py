@@ -25,11 +25,11 @@ MODELS.register("wgan", wgan.build)
 
 def hyperparameters(name):
     """The names of the hyperparameters model `name` takes (its builder's keyword arguments)."""
-    parameters = inspect.signature(MODELS.lookup(name)).parameters
-    names = {key for key, parameter in parameters.items() if parameter.default is not inspect.Parameter.empty}
-    names.update(key for key in parameters if key == "latent_dim")
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
-        names.update(vae.OBJECTIVE)
+    parameters = inspect.signature(MODELS.lookup(name)).parameters.values()
+    names = {parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD}
+    names.discard("image_shape")
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        names.update(vae.OBJECTIVE)  # The VAE builders take the objective's settings through **objective.
     return names
 
 

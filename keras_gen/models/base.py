@@ -19,7 +19,7 @@ class GenerativeModel(keras.Model):
     Args:
         latent_dim: dimension of z.
         seed: seed of the model's own noise (reparameterisation, latents). Its state is checkpointed
-            (training.checkpointing), so a resumed run draws the same noise.
+            (runs.checkpoints), so a resumed run draws the same noise.
 
     Noise is drawn with `normal_noise`/`uniform_noise`, which give every tf.distribute replica its
     own rows of one draw for the global batch: replicas get different latents, and a step on N
@@ -192,9 +192,7 @@ class GenerativeModel(keras.Model):
         The same images as the exported model's `sample` signature gives for `row_seeds(count, seed)`
         (and `keras_gen.load(...).sample(count, seed)`): the same seed, the same images, anywhere.
         """
-        latents = row_latents(row_seeds(count, seed), self.latent_dim)
-        images = self.decode_to_images(latents)
-        return np.asarray(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), np.uint8)
+        return to_uint8(self.decode_to_images(row_latents(row_seeds(count, seed), self.latent_dim))).numpy()
 
     @staticmethod
     def images_of(data):
@@ -224,6 +222,11 @@ def _on_every_replica(context, condition):
 def _applied(optimizer, gradients, variables):
     optimizer.apply(gradients, variables)
     return tf.constant(True)
+
+
+def to_uint8(images):
+    """[0, 1] floats -> uint8 pixel values, rounded (what `sample` and the exported signatures return)."""
+    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
 
 
 def row_seeds(count, seed=0):

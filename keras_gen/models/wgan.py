@@ -65,7 +65,8 @@ class WGAN(adversarial.AdversarialModel):
             skipped += adversarial.not_applied(applied)
         # Sample a fresh z ~ p(z); descend -E f(G(z)).
         generator_tape = tf.GradientTape()
-        generator_loss, generator_applied = self.generator_step(generator_tape, self.generate(batch_size, generator_tape))
+        fake_images = self.generate(batch_size, generator_tape)
+        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images)
         skipped += adversarial.not_applied(generator_applied)
         # The step's metrics count only if its last critic update and its generator update were applied.
         return self.record_step(critic, generator_loss, applied & generator_applied, skipped)

@@ -91,7 +91,8 @@ class _Served(tf.Module):
     def _sample(self, seeds):
         latents = base.row_latents(bounded_rows(seeds), self.latent_dim)  # (batch, latent_dim)
         images = self.images_of(latents)
-        return {"images": images, "images_uint8": to_uint8(images), PNG_OUTPUT: encode_png(images), "latents": latents}
+        pixels = base.to_uint8(images)
+        return {"images": images, "images_uint8": pixels, PNG_OUTPUT: encode_png(images), "latents": latents}
 
     def images_of(self, latents):
         """Images in [0, 1] for latents: the decoder's pixel means, or the generator's output."""
@@ -283,14 +284,9 @@ def bounded_rows(tensor):
         return tf.identity(tensor)
 
 
-def to_uint8(images):
-    """[0, 1] floats -> uint8 pixel values, rounded."""
-    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
-
-
 def encode_png(images):
     """(batch,) PNG files of images in [0, 1], (batch, size, size, channels)."""
-    return tf.map_fn(tf.io.encode_png, to_uint8(images), fn_output_signature=tf.TensorSpec([], tf.string))
+    return tf.map_fn(tf.io.encode_png, base.to_uint8(images), fn_output_signature=tf.TensorSpec([], tf.string))
 
 
 def decode_images(images_bytes, image_shape):

@@ -122,7 +122,7 @@ class Checkpointer(keras.callbacks.Callback):
     the last good checkpoint the newest.
 
     Keras' BackupAndRestore skips optimizers kept as model attributes (a GAN's two), so the
-    checkpoint names every optimizer itself (see `training.checkpointing`).
+    checkpoint names every optimizer itself (see `runs.checkpoints`).
 
     Args:
         checkpoint: a checkpoints.Checkpoint.
