@@ -7,6 +7,7 @@
     layers        the generator's doubling step, convolution vs matrix product
     throughput    training images/s against the PyTorch peer (--peer), in alternating --rounds
     precision     the same run under each --policies dtype policy, with the curves (--plot)
+    recipes       GAN recipes (--recipes) at equal generator steps: FID of trained and averaged weights
 
 The training settings are run.py's own flags (keras_gen.cli defines them once: --model,
 --dataset, --latent_dim, --batch_size, ...); the flags below are the benchmarks' own. The result
@@ -25,6 +26,7 @@ from absl import logging
 from benchmarks import layers
 from benchmarks import precision
 from benchmarks import quality
+from benchmarks import recipes
 from benchmarks import results
 from benchmarks import serving
 from benchmarks import throughput
@@ -40,6 +42,7 @@ BENCHMARKS = {
     "layers": layers.run,
     "throughput": throughput.run,
     "precision": precision.run,
+    "recipes": recipes.run,
 }
 
 flags.DEFINE_enum("channels", "1", ["1", "3"], "throughput: 1 (Fashion-MNIST) or 3 (the CIFAR-10 subset).")
@@ -52,6 +55,8 @@ flags.DEFINE_string("peer_script", throughput.PEER_SCRIPT, "throughput: the peer
 flags.DEFINE_list("policies", list(dtype_policies.POLICIES), "precision: dtype policies to compare.")
 flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
 flags.DEFINE_list("only", None, "likelihoods: run names of training.LIKELIHOOD_RUNS.")
+flags.DEFINE_list("recipes", list(recipes.RECIPES), "recipes: names of recipes.RECIPES, or several joined by +.")
+flags.DEFINE_list("seeds", ["0", "1"], "recipes: a run per seed of each recipe.")
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")
 flags.DEFINE_string("tag", None, "A word in the result file's name (default: the model, for throughput).")
 FLAGS = flags.FLAGS

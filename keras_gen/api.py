@@ -28,7 +28,8 @@ def train(config=None, export=True, export_dir=None, export_iw_samples=signature
           **settings):  # fmt: skip
     """Trains a model and leaves a complete run directory; returns (trained model, run directory).
 
-    A run that finishes is exported as the next SavedModel version, as `export(run_dir)` does.
+    A run that finishes is exported as the next SavedModel version, as `export(run_dir)` does: its
+    best checkpoint by FID when it kept one, else its newest.
 
     Args:
         config: a TrainConfig to start from (it is not modified), or None for the defaults.
@@ -58,21 +59,25 @@ def evaluate(run_dir, **options):
     return evaluation.evaluate_run(run_dir, **options)
 
 
-def explore(run_dir, study="traverse", **options):
+def explore(run_dir, study="traverse", checkpoint="auto", **options):
     """`--mode=explore` of a run: writes run_dir/explore/<study>.png and returns its path.
 
+    checkpoint: "auto" (the best by FID when the run kept one, else the newest), "best" or "newest".
     Options: dims (traverse), seed, num_images (scatter), out_dir; see studies.run_study.
     """
-    path, _ = studies.run_study(reopen.load_run(run_dir), study, **options)
+    path, _ = studies.run_study(reopen.load_run(run_dir, checkpoint), study, **options)
     return path
 
 
-def export(run_dir, export_dir=None, export_iw_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES):
-    """Exports the run's newest checkpoint as the next SavedModel version; returns its path.
+def export(run_dir, export_dir=None, export_iw_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES, checkpoint="auto"):
+    """Exports a checkpoint of the run as the next SavedModel version; returns its path.
 
     export_iw_samples: posterior samples per image of a VAE's `log_likelihood` signature.
+    checkpoint: "auto" (the best by FID when the run kept one, else the newest), "best" or "newest".
     """
-    return saved_model.export_run(run_dir, export_dir, log_likelihood_samples=export_iw_samples)
+    return saved_model.export_run(
+        run_dir, export_dir, log_likelihood_samples=export_iw_samples, checkpoint=checkpoint
+    )
 
 
 def load(path):

@@ -27,7 +27,9 @@ from keras_gen.data import datasets
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.models import precision
+from keras_gen.networks import augment
 from keras_gen.networks import convolutional
+from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import reopen
 from keras_gen.runs import train_config
@@ -150,7 +152,10 @@ flags.DEFINE_float(
     "reconstruction_weight", _DEFAULTS.reconstruction_weight, "Weight of the reconstruction term.", lower_bound=0.0
 )
 flags.DEFINE_enum(
-    "gan_loss", _DEFAULTS.gan_loss, losses.GAN_LOSSES, "GAN losses: binary cross-entropy or the MSE form."
+    "gan_loss",
+    _DEFAULTS.gan_loss,
+    losses.GAN_LOSSES,
+    "GAN losses: binary cross-entropy, the report's MSE form, or the hinge loss (with --spectral_norm: SNGAN).",
 )
 flags.DEFINE_integer(
     "critic_steps",
@@ -166,6 +171,50 @@ flags.DEFINE_float(
     _DEFAULTS.gradient_penalty_weight,
     "WGAN-GP penalty weight lambda (10 in the paper); > 0 replaces weight clipping.",
     lower_bound=0.0,
+)
+flags.DEFINE_bool(
+    "spectral_norm",
+    _DEFAULTS.spectral_norm,
+    "GAN/WGAN: spectrally normalized critic layers, without batch or layer norm (Miyato et al., 2018).",
+)
+flags.DEFINE_string(
+    "diffaugment",
+    _DEFAULTS.diffaugment,
+    f"GAN/WGAN: DiffAugment, the same random augmentations of real and fake images before the critic in "
+    f"both updates: a comma-separated subset of {','.join(augment.POLICIES)} (Zhao et al., 2020).",
+)
+flags.DEFINE_float(
+    "ema_decay",
+    _DEFAULTS.ema_decay,
+    "GAN/WGAN: decay of an exponential moving average of the generator's weights, which samples, "
+    "evaluation, studies and exports then use (0 or unset: none; 0.999 in the gan_best presets).",
+    lower_bound=0.0,
+)
+flags.DEFINE_float(
+    "critic_learning_rate",
+    _DEFAULTS.critic_learning_rate,
+    "GAN/WGAN: the critic's own learning rate (two time-scale updates, Heusel et al., 2017); default --learning_rate.",
+    lower_bound=0.0,
+)
+flags.DEFINE_integer(
+    "quality_every",
+    _DEFAULTS.quality_every,
+    "Epochs between measurements of sample quality (FID, KID) during training, on the dataset's "
+    "classifier; the best checkpoint by FID is kept. 0: never.",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "quality_samples",
+    _DEFAULTS.quality_samples,
+    "Samples (and test images) of each measurement of --quality_every.",
+    lower_bound=2,
+)
+flags.DEFINE_enum(
+    "checkpoint",
+    "auto",
+    checkpoints.CHOICES,
+    "--mode=eval/explore/export: which checkpoint of the run: newest, best (by FID during training), or "
+    "auto (best when the run kept one, else newest).",
 )
 flags.DEFINE_integer("divergence_steps", 1000, "--mode=divergence: critic updates per estimate.", lower_bound=1)
 flags.DEFINE_list("thetas", None, "--mode=divergence: offsets theta to estimate at (default -1 to 1 in steps of 0.1).")
@@ -311,13 +360,14 @@ def main(argv):
                     metrics=FLAGS.metrics,
                     features=FLAGS.features,
                     feature_nets_root=FLAGS.feature_nets_dir,
+                    checkpoint=FLAGS.checkpoint,
                 )
             print(json.dumps(record, sort_keys=True))
         elif FLAGS.mode == "train_classifier":
             metadata = feature_nets.train_classifier(classifier_config_from_flags())
             print(json.dumps(metadata, sort_keys=True))
         elif FLAGS.mode == "explore":
-            run = reopen.load_run(FLAGS.out_dir)
+            run = reopen.load_run(FLAGS.out_dir, FLAGS.checkpoint)
             try:
                 dims = [int(dim) for dim in FLAGS.dims] if FLAGS.dims else None
             except ValueError:
@@ -325,7 +375,10 @@ def main(argv):
             path, _ = studies.run_study(run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples)
             print(f"Wrote {path}")
         elif FLAGS.mode == "export":
-            saved_model.export_run(FLAGS.out_dir, FLAGS.export_dir, log_likelihood_samples=FLAGS.export_iw_samples)
+            saved_model.export_run(
+                FLAGS.out_dir, FLAGS.export_dir, log_likelihood_samples=FLAGS.export_iw_samples,
+                checkpoint=FLAGS.checkpoint,
+            )  # fmt: skip
         elif FLAGS.mode == "divergence":
             out_dir = FLAGS.out_dir or train_config.default_out_dir(train_config.TrainConfig(model="divergence", dataset="lines"))
             os.makedirs(out_dir, exist_ok=True)

@@ -68,7 +68,7 @@ def likelihood_mean(likelihood, logits):
 
 
 # Adversarial losses: per-example values from the critic's unbounded scores ("logits").
-GAN_LOSSES = ("non_saturating", "least_squares")
+GAN_LOSSES = ("non_saturating", "least_squares", "hinge")
 
 
 def discriminator_loss(gan_loss, real_scores, fake_scores):
@@ -76,22 +76,28 @@ def discriminator_loss(gan_loss, real_scores, fake_scores):
 
     - "non_saturating": binary cross-entropy, -log D(x) - log(1 - D(G(z))) with D = sigmoid(score).
     - "least_squares": the report's MSE form, ((D(x) - 1)^2 + D(G(z))^2) / 2 on sigmoid outputs.
+    - "hinge": max(0, 1 - f(x)) + max(0, 1 + f(G(z))) on the raw scores (Lim & Ye, 2017; Miyato et
+      al., 2018): real scores above 1 and fake scores below -1 cost nothing.
     """
     real_scores, fake_scores = tf.reshape(real_scores, [-1]), tf.reshape(fake_scores, [-1])
     if gan_loss == "non_saturating":
         return tf.nn.softplus(-real_scores) + tf.nn.softplus(fake_scores)
     if gan_loss == "least_squares":
         return 0.5 * (tf.square(tf.sigmoid(real_scores) - 1.0) + tf.square(tf.sigmoid(fake_scores)))
+    if gan_loss == "hinge":
+        return tf.nn.relu(1.0 - real_scores) + tf.nn.relu(1.0 + fake_scores)
     raise ValueError(f"gan_loss {gan_loss!r}; expected one of {GAN_LOSSES}")
 
 
 def generator_loss(gan_loss, fake_scores):
-    """Per-example generator loss, (batch,): -log D(G(z)) or (D(G(z)) - 1)^2."""
+    """Per-example generator loss, (batch,): -log D(G(z)), (D(G(z)) - 1)^2, or -f(G(z)) for "hinge"."""
     fake_scores = tf.reshape(fake_scores, [-1])
     if gan_loss == "non_saturating":
         return tf.nn.softplus(-fake_scores)
     if gan_loss == "least_squares":
         return tf.square(tf.sigmoid(fake_scores) - 1.0)
+    if gan_loss == "hinge":
+        return -fake_scores
     raise ValueError(f"gan_loss {gan_loss!r}; expected one of {GAN_LOSSES}")
 
 

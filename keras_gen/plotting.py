@@ -75,17 +75,23 @@ def _save_panels(figure, panels, used, path, title):
     plt.close(figure)
 
 
+# Metrics of generated samples (training.quality), measured against the test images: not "train" curves.
+SAMPLE_METRICS = ("fid", "fid_raw", "kid")
+
+
 def plot_training_curves(rows, path, title=None):
     """One panel per metric: training and validation values against the epoch.
 
     Args:
         rows: list of dicts with "epoch" and metric values; "val_<name>" pairs with "<name>".
     """
-    names = [key for key in rows[0] if key != "epoch" and not key.startswith("val_")]
+    # Every metric of any row: sample quality may be measured only every few epochs.
+    names = list(dict.fromkeys(key for row in rows for key in row if key != "epoch" and not key.startswith("val_")))
     epochs = [row["epoch"] for row in rows]
     figure, panels = _panels(len(names), columns=3, panel_width=4.2)
     for panel, name in zip(panels.flat, names):
-        panel.plot(epochs, [row.get(name, np.nan) for row in rows], marker="o", label="train")
+        label = "samples" if name in SAMPLE_METRICS else "train"
+        panel.plot(epochs, [row.get(name, np.nan) for row in rows], marker="o", label=label)
         if any(f"val_{name}" in row for row in rows):
             panel.plot(epochs, [row.get(f"val_{name}", np.nan) for row in rows], marker="s", label="test")
         panel.set_title(name)

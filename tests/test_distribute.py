@@ -29,6 +29,15 @@ MODELS = {
     "gan": {"model": "gan"},
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
+    # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates.
+    "gan_techniques": {
+        "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
+        "ema_decay": 0.9, "critic_learning_rate": 4e-4,
+    },
+    "wgan_gp_techniques": {
+        "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "spectral_norm": True,
+        "diffaugment": "color,translation,cutout", "ema_decay": 0.9,
+    },
 }
 TIME_COLUMNS = ("epoch_seconds", "images_per_second")
 

@@ -26,6 +26,15 @@ FAMILIES = {
     "gan": {"model": "gan"},
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
+    # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates.
+    "gan_techniques": {
+        "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
+        "ema_decay": 0.9, "critic_learning_rate": 4e-4,
+    },
+    "wgan_gp_techniques": {
+        "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "spectral_norm": True,
+        "diffaugment": "color,translation,cutout", "ema_decay": 0.9,
+    },
 }
 # Long enough to be killed in the middle of an epoch: 2 epochs of 24 steps, a checkpoint every 4.
 RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "latent_dim": 3}

@@ -64,8 +64,9 @@ def evaluate_run(
     features="classifier",
     feature_nets_root=feature_nets.DEFAULT_ROOT,
     verbose=1,
+    checkpoint="auto",
 ):
-    """Evaluates the newest checkpoint of `run_dir`; returns the record written to `<run_dir>/metrics.json`.
+    """Evaluates a checkpoint of `run_dir`; returns the record written to `<run_dir>/metrics.json`.
 
     Args:
         num_samples: test images (and generated samples) to use: the first N of the test split.
@@ -73,6 +74,7 @@ def evaluate_run(
         metrics: names from METRICS; default every one that applies to the run's model.
         features: the feature network of the sample-quality metrics, one of feature_nets.FEATURES.
         verbose: 1 shows progress (the likelihood bounds can take an hour on a CPU), 0 nothing.
+        checkpoint: runs.checkpoints.CHOICES; "auto" is the best by FID when the run kept one, else the newest.
     """
     if num_samples < 1:
         raise errors.UserError(f"--num_samples={num_samples}; expected at least 1")
@@ -81,7 +83,7 @@ def evaluate_run(
     unknown = [name for name in metrics or () if name not in METRICS]
     if unknown:
         raise errors.UserError(f"--metrics={','.join(unknown)}; expected some of {', '.join(METRICS)}")
-    run = reopen.load_run(run_dir)
+    run = reopen.load_run(run_dir, checkpoint)
     has_likelihood = hasattr(run.model, "importance_samples")
     requested = metrics is not None
     if metrics is None:

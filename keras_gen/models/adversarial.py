@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from keras_gen import losses
 from keras_gen.models import base
+from keras_gen.models import ema
+from keras_gen.networks import augment
 
 
 class AdversarialModel(base.GenerativeModel):
@@ -24,24 +26,41 @@ class AdversarialModel(base.GenerativeModel):
     works too: `wgan.fit(images, batch_size=5 * 64)` makes 5 critic updates on 64 images each (a
     final partial batch is cut to a multiple of `critic_steps`).
 
+    Two techniques for better samples per step, off by default, apply to every algorithm:
+    - `ema_decay` > 0 keeps `ema_generator`, an exponential moving average of the generator's
+      weights updated after every generator update (Yazici et al., 2019; models.ema). Samples,
+      grids, evaluation, studies and exports then come from it; training and the validation
+      losses use the raw generator.
+    - `diffaugment` puts real and fake images through the same random differentiable augmentations
+      before the critic, in the critic's updates and the generator's (networks.augment).
+
     Args:
         generator: keras.Model z (batch, latent_dim) -> images in [-1, 1].
         critic: keras.Model images -> scores (batch, 1).
         critic_steps: critic (discriminator) updates per generator update.
+        ema_decay: decay of the generator's weight average (0: none).
+        diffaugment: augmentations of networks.augment.POLICIES, a tuple or comma-separated.
         seed: seed of the latents drawn during training.
     """
 
     value_range = "symmetric"
     networks = ("generator", "critic")
 
-    def __init__(self, generator, critic, critic_steps=1, seed=None, **kwargs):
+    def __init__(self, generator, critic, critic_steps=1, ema_decay=0.0, diffaugment=(), seed=None, **kwargs):
         latent_dim = kwargs.pop("latent_dim", generator.input_shape[-1])
         super().__init__(latent_dim=latent_dim, seed=seed, **kwargs)
         if critic_steps < 1:
             raise ValueError(f"critic_steps {critic_steps}; expected at least 1")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay {ema_decay}; expected 0 (off) or a decay in (0, 1)")
         self.generator = generator
         self.critic = critic
         self.critic_steps = int(critic_steps)
+        self.ema_decay = float(ema_decay)
+        self.diffaugment = augment.parse_policy(
+            diffaugment if isinstance(diffaugment, str) else ",".join(diffaugment)
+        )
+        self.ema_generator = ema.average_copy(generator) if self.ema_decay > 0 else None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
         self.built = True  # Both networks are built functional models.
 
@@ -73,7 +92,16 @@ class AdversarialModel(base.GenerativeModel):
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.critic_optimizer.build(self.critic.trainable_variables)
 
+    @property
+    def sampling_generator(self):
+        """The generator samples come from: the weight average when there is one, else the trained weights."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
     def decode_to_images(self, latents):
+        return (self.sampling_generator(latents, training=False) + 1.0) / 2.0
+
+    def decode_with_raw_weights(self, latents):
+        """Images in [0, 1] from the trained generator itself, whether or not samples come from an average."""
         return (self.generator(latents, training=False) + 1.0) / 2.0
 
     def call(self, latents, training=False):
@@ -105,8 +133,15 @@ class AdversarialModel(base.GenerativeModel):
         with tape if tape is not None else contextlib.nullcontext():
             return self.generator(self.sample_latents(batch_size), training=True)
 
+    def critic_view(self, images):
+        """What the critic is shown in training: the images through this step's DiffAugment draws, if any."""
+        if not self.diffaugment:
+            return images
+        return augment.augment(images, self.diffaugment, self.uniform_noise)
+
     def critic_step(self, real_images, fake_images):
         """One critic update on a real and a fake batch; returns (StepValues, whether it was applied)."""
+        real_images, fake_images = self.critic_view(real_images), self.critic_view(fake_images)
         with tf.GradientTape() as tape:
             real_scores = self.critic(real_images, training=True)
             fake_scores = self.critic(fake_images, training=True)
@@ -118,9 +153,11 @@ class AdversarialModel(base.GenerativeModel):
     def generator_step(self, generator_tape, fake_images):
         """One generator update from fakes whose generation `generator_tape` recorded; (loss, applied)."""
         with generator_tape:
-            per_example = self.generator_loss(self.critic(fake_images, training=True))
+            per_example = self.generator_loss(self.critic(self.critic_view(fake_images), training=True))
             loss = losses.average_over_global_batch(per_example)
         applied = self.minimize(self.generator_optimizer, generator_tape, loss, self.generator.trainable_variables)
+        if self.ema_generator is not None:
+            ema.update(self.ema_generator, self.generator, self.ema_decay, self.generator_optimizer.iterations)
         return per_example, applied
 
     def test_step(self, data):
@@ -152,7 +189,9 @@ class AdversarialModel(base.GenerativeModel):
 
     def get_config(self):
         config = super().get_config()
-        config["critic_steps"] = self.critic_steps
+        config.update(
+            {"critic_steps": self.critic_steps, "ema_decay": self.ema_decay, "diffaugment": list(self.diffaugment)}
+        )
         return config
 
 

@@ -11,10 +11,11 @@ from keras_gen.networks import dcgan
 
 @keras.saving.register_keras_serializable(package="keras_gen")
 class GAN(adversarial.AdversarialModel):
-    """GAN trained with `gan_loss` ("non_saturating" or the report's "least_squares").
+    """GAN trained with `gan_loss`: "non_saturating", the report's "least_squares", or "hinge".
 
     The critic outputs a logit; the discriminator's probability is its sigmoid, applied inside the
-    losses so they stay numerically stable. `critic_steps` is the report's K discriminator steps.
+    losses so they stay numerically stable (the hinge loss reads the raw score). `critic_steps` is
+    the report's K discriminator steps.
 
     Example:
         >>> gan = GAN(dcgan.generator((32, 32, 1), 100), dcgan.critic((32, 32, 1)), gan_loss="least_squares")
@@ -29,11 +30,12 @@ class GAN(adversarial.AdversarialModel):
 
     default_learning_rate = 2e-4
 
-    def default_optimizers(self, learning_rate):
-        # Radford et al.: Adam with beta_1 = 0.5 for both networks.
+    def default_optimizers(self, learning_rate, critic_learning_rate=None):
+        # Radford et al.: Adam with beta_1 = 0.5 for both networks; a critic rate of its own is
+        # Heusel et al.'s two time-scale rule (TTUR).
         return {
             "generator_optimizer": optimizers.Adam(learning_rate, beta_1=0.5),
-            "critic_optimizer": optimizers.Adam(learning_rate, beta_1=0.5),
+            "critic_optimizer": optimizers.Adam(critic_learning_rate or learning_rate, beta_1=0.5),
         }
 
     def train_step(self, data):
@@ -72,12 +74,23 @@ class GAN(adversarial.AdversarialModel):
         return config
 
 
-def build(image_shape, latent_dim, base_filters=64, gan_loss="non_saturating", critic_steps=1, seed=None):
-    """The report's DCGAN-style GAN for images of `image_shape`; `critic_steps` is its K."""
+def build(
+    image_shape, latent_dim, base_filters=64, gan_loss="non_saturating", critic_steps=1, spectral_norm=False,
+    ema_decay=0.0, diffaugment=(), seed=None,
+):  # fmt: skip
+    """The report's DCGAN-style GAN for images of `image_shape`; `critic_steps` is its K.
+
+    `spectral_norm` makes the discriminator SNGAN's: every layer spectrally normalized and no batch
+    norm (which would rescale what the normalization bounds).
+    """
     return GAN(
         dcgan.generator(image_shape, latent_dim, base_filters),
-        dcgan.critic(image_shape, base_filters),
+        dcgan.critic(
+            image_shape, base_filters, normalization="none" if spectral_norm else "batch", spectral_norm=spectral_norm
+        ),
         gan_loss=gan_loss,
         critic_steps=critic_steps,
+        ema_decay=ema_decay,
+        diffaugment=diffaugment,
         seed=seed,
     )

@@ -42,14 +42,14 @@ class WGAN(adversarial.AdversarialModel):
     def default_learning_rate(self):
         return 1e-4 if self.gradient_penalty_weight > 0 else 5e-5
 
-    def default_optimizers(self, learning_rate):
+    def default_optimizers(self, learning_rate, critic_learning_rate=None):
         if self.gradient_penalty_weight > 0:
             optimizer, options = optimizers.Adam, {"beta_1": 0.5, "beta_2": 0.9}
         else:
             optimizer, options = optimizers.RMSprop, {"rho": 0.99}  # PyTorch's alpha = 0.99.
         return {
             "generator_optimizer": optimizer(learning_rate, **options),
-            "critic_optimizer": optimizer(learning_rate, **options),
+            "critic_optimizer": optimizer(critic_learning_rate or learning_rate, **options),
         }
 
     def train_step(self, data):
@@ -102,19 +102,25 @@ class WGAN(adversarial.AdversarialModel):
 
 
 def build(
-    image_shape, latent_dim, base_filters=64, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0, seed=None
-):
+    image_shape, latent_dim, base_filters=64, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0,
+    spectral_norm=False, ema_decay=0.0, diffaugment=(), seed=None,
+):  # fmt: skip
     """The WGAN of the presets: clipping, or with a gradient penalty (> 0) the penalty instead.
 
     A penalised critic normalizes with layer norm instead of batch norm: the penalty is a per-example
     gradient, which batch norm makes depend on the rest of the batch (Gulrajani et al., 2017, §4).
+    `spectral_norm` (with the penalty: Kurach et al., 2019 found the two complementary) normalizes
+    every critic layer spectrally and drops the normalization layers.
     """
     penalised = gradient_penalty_weight > 0
+    normalization = "none" if spectral_norm else "layer" if penalised else "batch"
     return WGAN(
         dcgan.generator(image_shape, latent_dim, base_filters),
-        dcgan.critic(image_shape, base_filters, normalization="layer" if penalised else "batch"),
+        dcgan.critic(image_shape, base_filters, normalization=normalization, spectral_norm=spectral_norm),
         critic_steps=critic_steps,
         weight_clip=0.0 if penalised else weight_clip,
         gradient_penalty_weight=gradient_penalty_weight,
+        ema_decay=ema_decay,
+        diffaugment=diffaugment,
         seed=seed,
     )

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from keras_gen.networks import convolutional
 from keras_gen.networks import matmul_conv
+from keras_gen.networks import spectral_norm as sn
 
 NORMALIZATIONS = ("batch", "layer", "none")
 
@@ -69,26 +70,31 @@ def generator(image_shape, latent_dim, base_filters=64, name="generator"):
     return keras.Model(latents, images, name=name)
 
 
-def critic(image_shape, base_filters=64, normalization="batch", name="critic"):
+def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=False, name="critic"):
     """images (batch, size, size, channels) -> one unbounded score per image (batch, 1).
 
     Args:
         normalization: "batch" as in the report; "layer" for the gradient penalty, which is defined
             per example and is invalidated by batch statistics (Gulrajani et al., 2017); or "none".
+        spectral_norm: every convolution and the output layer divided by its spectral norm
+            (Miyato et al., 2018), which bounds the critic's Lipschitz constant. Use it with
+            normalization "none", as SNGAN does: a normalization layer rescales the features again.
     """
+    conv = sn.SNConv2D if spectral_norm else keras.layers.Conv2D
+    dense = sn.SNDense if spectral_norm else keras.layers.Dense
     stages = stages_for_image_size(image_shape[0])
     images = keras.Input(image_shape, name="images")
-    features = keras.layers.Conv2D(base_filters, 4, strides=2, padding="same")(images)
+    features = conv(base_filters, 4, strides=2, padding="same")(images)
     features = keras.layers.LeakyReLU(0.2)(features)
     for stage in range(1, stages):
         # A bias before batch norm is cancelled by it (see convolutional.batch_norm); layer norm
         # here normalises each position over channels, which keeps a per-channel bias meaningful.
-        features = keras.layers.Conv2D(
-            base_filters * 2**stage, 4, strides=2, padding="same", use_bias=normalization != "batch"
-        )(features)
+        features = conv(base_filters * 2**stage, 4, strides=2, padding="same", use_bias=normalization != "batch")(
+            features
+        )
         layer = _normalization(normalization)
         if layer is not None:
             features = layer(features)
         features = keras.layers.LeakyReLU(0.2)(features)
-    scores = keras.layers.Dense(1, name="score", dtype="float32")(keras.layers.Flatten()(features))
+    scores = dense(1, name="score", dtype="float32")(keras.layers.Flatten()(features))
     return keras.Model(images, scores, name=name)

@@ -1,20 +1,26 @@
 """Checkpoints that restore everything a run needs to continue exactly where it stopped.
 
-A checkpoint holds the model's weights, its noise generator's state, every optimizer with its slots
-and iteration count, the metrics' running sums of the epoch under way, and the position in the data
-stream: finished epochs and steps done of the next one. A run resumed from a checkpoint written in
+A checkpoint holds the model's weights (a GAN's weight average too), its noise generator's state,
+every optimizer with its slots and iteration count, the metrics' running sums of the epoch under
+way, and the position in the data stream: finished epochs and steps done of the next one. A run resumed from a checkpoint written in
 the middle of an epoch continues from that step and ends with the weights an uninterrupted run
 would have (tested).
 """
 
+import glob
 import os
+import shutil
 
 import tensorflow as tf
 
 from keras_gen import errors
+from keras_gen import io_utils
 from keras_gen.runs import layout
 
 RESUME_FROM = ("latest", "previous")
+# Which checkpoint evaluation, studies and exports read: "best" by FID during training, the newest,
+# or "auto": the best when the run kept one, else the newest.
+CHOICES = ("auto", "best", "newest")
 
 
 class Checkpoint:
@@ -47,6 +53,7 @@ class Checkpoint:
             metric_state=metric_state,
             **model.optimizers(),
         )
+        self.run_dir = run_dir
         directory = layout.path(run_dir, layout.CHECKPOINTS)
         try:
             self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=max_to_keep)
@@ -82,6 +89,52 @@ class Checkpoint:
                 "resume with the flags the run was started with"
             ) from None
         return int(self.epoch.numpy()), int(self.step.numpy())
+
+
+def keep_best(run_dir, path, record):
+    """Copies the checkpoint at `path` as the run's best, described by `record` (epoch, fid, ...).
+
+    The files are copied under a new prefix and best.json, naming it, is written last (atomically):
+    a crash at any moment leaves the previous best or the new one, never a mix. Returns the copy's prefix.
+    """
+    directory = layout.path(run_dir, layout.CHECKPOINTS, layout.BEST)
+    os.makedirs(directory, exist_ok=True)
+    prefix = os.path.join(directory, f"best-epoch{record['epoch']:04d}")
+    for source in glob.glob(glob.escape(path) + ".*"):
+        shutil.copyfile(source, prefix + source[len(path) :])
+    previous = best(run_dir)
+    io_utils.write_json(os.path.join(directory, layout.BEST_RECORD), {**record, "checkpoint": os.path.basename(prefix)})
+    if previous is not None and previous[0] != prefix:
+        for stale in glob.glob(glob.escape(previous[0]) + ".*"):
+            os.remove(stale)
+    return prefix
+
+
+def best(run_dir):
+    """(path prefix, record) of the run's best checkpoint, or None when it kept none."""
+    record_path = layout.path(run_dir, layout.CHECKPOINTS, layout.BEST, layout.BEST_RECORD)
+    if not os.path.exists(record_path):
+        return None
+    record = io_utils.read_json(record_path)
+    return os.path.join(os.path.dirname(record_path), record["checkpoint"]), record
+
+
+def for_reading(run_dir, which="auto"):
+    """The checkpoint evaluation, studies and exports read (one of CHOICES); a UserError when there is none."""
+    if which not in CHOICES:
+        raise errors.UserError(f"--checkpoint={which}; expected one of {', '.join(CHOICES)}")
+    kept = best(run_dir)
+    if which == "best" and kept is None:
+        raise errors.UserError(
+            f"--checkpoint=best: {run_dir} kept no best checkpoint (it is chosen by FID during training, "
+            "which needs --quality_every and the dataset's classifier); use --checkpoint=newest"
+        )
+    if which != "newest" and kept is not None:
+        return kept[0]
+    path = latest(run_dir)
+    if path is None:
+        raise errors.UserError(f"{run_dir} holds no checkpoint yet; train it first (a run saves one every epoch)")
+    return path
 
 
 def _reason(error):

@@ -6,6 +6,9 @@
         training_curves.png    CURVES
         samples/epoch_NNNN.png SAMPLES: decodes of the same latents after every epoch
         checkpoints/           CHECKPOINTS: tf.train checkpoints, the newest 3
+        checkpoints/best/      BEST: the checkpoint of the lowest FID measured in training, and
+                               BEST_RECORD (best.json) naming it, its epoch and its metrics
+        quality_reference.npz  QUALITY_REFERENCE: the test images' features that FID is measured against
         logs/                  LOGS: TensorBoard (train/, validation/, samples/, explore/)
         metrics.json           EVALUATION: the record of --mode=eval
         explore/<study>.png    EXPLORE: the latent-space studies
@@ -21,6 +24,9 @@ METRICS = "metrics.csv"
 CURVES = "training_curves.png"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
+BEST = "best"
+BEST_RECORD = "best.json"
+QUALITY_REFERENCE = "quality_reference.npz"
 LOGS = "logs"
 EVALUATION = "metrics.json"
 EXPLORE = "explore"

@@ -2,7 +2,6 @@
 
 import typing
 
-from keras_gen import errors
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
@@ -20,18 +19,18 @@ class LoadedRun(typing.NamedTuple):
     directory: str  # the run directory it was loaded from
 
 
-def load_run(run_dir):
-    """Rebuilds the model of `run_dir` and restores its newest checkpoint; returns a LoadedRun."""
+def load_run(run_dir, checkpoint="auto"):
+    """Rebuilds the model of `run_dir` and restores a checkpoint of it; returns a LoadedRun.
+
+    `checkpoint`: one of checkpoints.CHOICES; "auto" is the best by FID when the run kept one, else the newest.
+    """
     record = train_config.read_record(run_dir)
     config = train_config.TrainConfig.from_saved(record["config"])
     model = models.build(config.model, tuple(record["image_shape"]), **config.model_hyperparameters())
     # Built in float32 whatever the run trained in (models.precision), around the same weights.
     compile_for_run(model, config)
-    checkpoint = checkpoints.Checkpoint(model, run_dir)
-    path = checkpoints.latest(run_dir)
-    if path is None:
-        raise errors.UserError(f"{run_dir} holds no checkpoint yet; train it first (a run saves one every epoch)")
-    epochs, _ = checkpoint.restore(path)
+    path = checkpoints.for_reading(run_dir, checkpoint)
+    epochs, _ = checkpoints.Checkpoint(model, run_dir).restore(path)
     return LoadedRun(model, config, record, path, epochs, run_dir)
 
 
@@ -41,7 +40,10 @@ def compile_for_run(model, config):
     Training and every reopening of a run (evaluation, studies, export) compile through here: the
     optimizers a checkpoint holds (their kind, slots, a float16 run's loss scale) are decided once.
     """
-    optimizers = model.default_optimizers(config.learning_rate or model.default_learning_rate)
+    rates = {"learning_rate": config.learning_rate or model.default_learning_rate}
+    if config.critic_learning_rate is not None:
+        rates["critic_learning_rate"] = config.critic_learning_rate
+    optimizers = model.default_optimizers(**rates)
     model.compile(**precision.training_optimizers(optimizers, config.mixed_precision))
 
 

@@ -30,6 +30,10 @@ IDENTITY_FIELDS = (
     "critic_steps",
     "weight_clip",
     "gradient_penalty_weight",
+    # The critic's layers, what it is shown, and whether the checkpoint holds a weight average.
+    "spectral_norm",
+    "diffaugment",
+    "ema_decay",
     "seed",
     # A float16 run's optimizers carry a loss scale in the checkpoint; the others do not.
     "mixed_precision",
@@ -68,6 +72,14 @@ class TrainConfig:
     critic_steps: int | None = None
     weight_clip: float = 0.01
     gradient_penalty_weight: float = 0.0
+    spectral_norm: bool | None = None
+    diffaugment: str | None = None  # A comma-separated subset of networks.augment.POLICIES.
+    ema_decay: float | None = None
+    critic_learning_rate: float | None = None  # None: the generator's (learning_rate).
+    # Sample quality (FID, KID) of quality_samples samples every quality_every epochs (0: never).
+    quality_every: int = 1
+    quality_samples: int = 5000
+    feature_nets_dir: str | None = None  # None: evaluation.feature_nets.DEFAULT_ROOT.
     grid_size: int = 64
     checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.
     nan_policy: str = "stop"

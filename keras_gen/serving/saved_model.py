@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen import io_utils
+from keras_gen.runs import layout
 from keras_gen.runs import records
 from keras_gen.runs import reopen
 from keras_gen.serving import requests
@@ -51,18 +52,24 @@ def versions(export_dir):
     return sorted(int(name) for name in os.listdir(export_dir) if name.isdigit())
 
 
-def export_run(run_dir, export_dir=None, verbose=1, log_likelihood_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES):
-    """Exports the newest checkpoint of `run_dir` as the next version under `export_dir`.
+def export_run(
+    run_dir, export_dir=None, verbose=1, log_likelihood_samples=signatures.DEFAULT_LOG_LIKELIHOOD_SAMPLES,
+    checkpoint="auto",
+):  # fmt: skip
+    """Exports a checkpoint of `run_dir` as the next version under `export_dir`.
 
     Args:
         run_dir: a keras_gen run directory with at least one checkpoint.
         export_dir: the model's folder (TF Serving's --model_base_path); default saved_models/<run name>.
         log_likelihood_samples: posterior samples per image of a VAE's `log_likelihood` signature.
+        checkpoint: which one (runs.checkpoints.CHOICES): "auto" is the best by FID during training
+            when the run kept one, else the newest. The model card names it.
 
     Returns:
         The path of the new version, e.g. saved_models/wgan_svhn/3.
     """
-    run = reopen.load_run(run_dir)  # A missing run or checkpoint fails here, before anything is written.
+    # A missing run or checkpoint fails here, before anything is written.
+    run = reopen.load_run(run_dir, checkpoint)
     export_dir = export_dir or default_export_dir(run_dir)
     model_name = os.path.basename(os.path.normpath(export_dir))
     staging = _staging_directory(export_dir)
@@ -187,6 +194,13 @@ def model_card(run, described, default_signature):
         "flags": run.record["config"],
         "source_run": os.path.abspath(run.directory),
         "checkpoint": os.path.basename(run.checkpoint),
+        "checkpoint_kind": "best" if os.path.basename(os.path.dirname(run.checkpoint)) == layout.BEST else "newest",
+        # Which generator weights the signatures hold: the trained ones or their moving average.
+        "generator_weights": (
+            f"exponential moving average (decay {run.model.ema_decay})"
+            if getattr(run.model, "ema_generator", None) is not None
+            else "trained"
+        ),
         "epochs_trained": run.epochs,
         "steps_trained": {
             name: int(optimizer.iterations.numpy()) for name, optimizer in run.model.optimizers().items()

@@ -211,7 +211,8 @@ class AdversarialServing(_Served):
 
     def __init__(self, model):
         super().__init__(
-            {"generator": model.generator, "critic": model.critic},
+            # The generator samples come from: the weight average when the model keeps one.
+            {"generator": model.sampling_generator, "critic": model.critic},
             model.latent_dim,
             model.generator.output_shape[1:],
             name="keras_gen_gan",

@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen import plotting
+from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import records
 from keras_gen.training import faults
@@ -63,7 +64,7 @@ class MetricsLog(keras.callbacks.Callback):
         self._write_csv()
         # A panel of zeros says nothing (skipped_updates of a healthy run, a clipped WGAN's gradient
         # penalty); such a metric stays in the CSV and gets its panel once it moves.
-        hidden = {"epoch_seconds", "images_per_second"} | {
+        hidden = {"epoch_seconds", "images_per_second", "quality_seconds", "kid_std"} | {
             key for key in row if key != "epoch" and not any(other.get(key) for other in self.rows)
         }
         curves = [{key: value for key, value in row.items() if key not in hidden} for row in self.rows]
@@ -115,6 +116,9 @@ class SampleGrid(keras.callbacks.Callback):
 class Checkpointer(keras.callbacks.Callback):
     """Saves the run: at every epoch's end, within epochs, and when a stop signal arrives.
 
+    An epoch whose logs carry a FID lower than any before (training.quality) also has its
+    checkpoint kept as the run's best (runs.checkpoints.keep_best).
+
     Within an epoch it saves every `every_steps` steps, or, without them, whenever `every_seconds`
     have passed since the last save; each checkpoint records the position in the data stream, so a
     resumed run continues from that step. It never writes non-finite weights, and with
@@ -159,6 +163,9 @@ class Checkpointer(keras.callbacks.Callback):
         if start[1] > 0:  # The metrics' running sums restored with the checkpoint, before Keras resets them.
             self._metric_state = [variable.numpy() for variable in checkpoint.metric_variables]
         self._last_save = time.monotonic()
+        # The lowest FID of the checkpoints kept as best; one of an epoch being redone does not count.
+        kept = checkpoints.best(checkpoint.run_dir)
+        self.best_fid = kept[1]["fid"] if kept and kept[1]["epoch"] <= start[0] else math.inf
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -202,7 +209,13 @@ class Checkpointer(keras.callbacks.Callback):
                 "metrics.csv counts them in skipped_updates",
                 file=sys.stderr,
             )
-        self._save(epoch + 1, 0)
+        path = self._save(epoch + 1, 0)
+        fid = (logs or {}).get("fid")
+        if fid is not None and math.isfinite(fid) and fid < self.best_fid:
+            measured = {name: float(logs[name]) for name in ("fid", "kid", "fid_raw") if name in logs}
+            record = {"epoch": epoch + 1, **measured}
+            checkpoints.keep_best(self.checkpoint.run_dir, path, record)
+            self.best_fid = fid
         if self.stop_signals is not None and self.stop_signals.received:
             raise faults.TrainingStopped(self.stop_signals.received)
 
@@ -231,6 +244,7 @@ class Checkpointer(keras.callbacks.Callback):
         path = self.checkpoint.save(epoch, step)
         self.saved = (path, describe_position(epoch, step))
         self._last_save = time.monotonic()
+        return path
 
 
 def describe_position(epoch, step):

@@ -21,6 +21,7 @@ from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
 from keras_gen.models import precision
+from keras_gen.networks import augment
 from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import reopen
@@ -28,6 +29,7 @@ from keras_gen.runs import train_config
 from keras_gen.training import callbacks
 from keras_gen.training import distribute
 from keras_gen.training import faults
+from keras_gen.training import quality
 
 # Checkpoints within an epoch when --checkpoint_every is not given: at most this much work is lost.
 CHECKPOINT_SECONDS = 600.0
@@ -150,6 +152,25 @@ def _check_values(config):
         raise errors.UserError(
             f"--nan_policy={config.nan_policy}; expected one of {', '.join(train_config.NAN_POLICIES)}"
         )
+    accepted = models.hyperparameters(config.model)
+    for name in ("spectral_norm", "diffaugment", "ema_decay", "critic_learning_rate"):
+        # The critic's learning rate is the optimizer's, not the model's; models with critic_steps have one.
+        takes = name in accepted or (name == "critic_learning_rate" and "critic_steps" in accepted)
+        if getattr(config, name) is not None and not takes:
+            raise errors.UserError(
+                f"--{name}={getattr(config, name)} applies to the GAN and WGAN; the {config.model} model has no critic"
+            )
+    if config.ema_decay is not None and not 0.0 <= config.ema_decay < 1.0:
+        raise errors.UserError(f"--ema_decay={config.ema_decay}; expected 0 (off) or a decay in (0, 1) such as 0.999")
+    try:
+        augment.parse_policy(config.diffaugment)
+    except ValueError as error:
+        raise errors.UserError(f"--{error}") from None
+    if config.quality_every < 0 or config.quality_samples < 2:
+        raise errors.UserError(
+            f"--quality_every={config.quality_every}, --quality_samples={config.quality_samples}; "
+            "expected 0 (never) or more epochs, and at least 2 samples"
+        )
     if config.checkpoint_every is not None and config.checkpoint_every < 0:
         raise errors.UserError(f"--checkpoint_every={config.checkpoint_every}; expected 0 (epoch ends only) or more")
     precision.check(config.mixed_precision)
@@ -211,9 +232,11 @@ def _train(
         resume_from = "latest" if config.resume is True else config.resume
         restored = checkpoints.choose(config.out_dir, resume_from)
         initial_epoch, initial_step = checkpoint.restore(restored)
-        if "learning_rate" in given_fields:  # The checkpoint holds the old rate; the user asked for a new one.
-            for optimizer in model.optimizers().values():
-                optimizer.learning_rate = config.learning_rate
+        # The checkpoint holds the old rates; the user asked for new ones.
+        if "learning_rate" in given_fields or "critic_learning_rate" in given_fields:
+            for name, optimizer in model.optimizers().items():
+                critic = name == "critic_optimizer" and config.critic_learning_rate is not None
+                optimizer.learning_rate = config.critic_learning_rate if critic else config.learning_rate
         print(f"Resuming {restored} ({callbacks.describe_position(initial_epoch, initial_step)}).")
     if initial_epoch >= config.epochs:
         print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
@@ -244,8 +267,11 @@ def _train(
     # Fixed by the seed, so grids of every epoch (and of a resumed run) show the same latents.
     latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.latent_dim))
     latents = latents.astype(np.float32)
+    # Before the callbacks that read an epoch's logs: it adds the sample-quality metrics to them.
+    sample_quality = quality.monitor(config, test_split.images, write_dir, config.dataset)
     run_callbacks = [
         *extra_callbacks,
+        *([sample_quality] if sample_quality else []),
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
         callbacks.SampleGrid(latents, write_dir, os.path.join(log_dir, layout.SAMPLES), title),
         callbacks.MetricsLog(

@@ -1,0 +1,100 @@
+"""Sample quality measured during training: FID and KID every few epochs, beside the losses.
+
+GAN quality is not monotone in steps (the last checkpoint is often not the best), and a loss says
+little about it; so every `quality_every` epochs the run draws `quality_samples` images from fixed
+latents (the same ones each time: the curve shows the model changing, not the draw), embeds them
+with the dataset's classifier (evaluation.feature_nets) and compares them with as many test
+images. The test images' features are computed once per run and kept in the run directory
+(runs.layout.QUALITY_REFERENCE), so a resumed run measures against the same reference.
+
+`fid`, `kid` (with `kid_std`, its spread over subsets) and `quality_seconds` go into the epoch's
+logs: metrics.csv, the curves and TensorBoard show them, and the Checkpointer keeps the checkpoint
+of the lowest FID as the run's best. With a weight average (--ema_decay) they measure its samples,
+and `fid_raw` those of the trained weights.
+"""
+
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_gen import errors
+from keras_gen.evaluation import feature_nets
+from keras_gen.evaluation import sample_quality
+from keras_gen.runs import layout
+
+# KID of the in-training measurement: fewer subsets than --mode=eval's 100, for speed (its spread is reported).
+KID_SUBSETS = 20
+BATCH = 500
+
+
+def monitor(config, test_images, run_dir, dataset_name):
+    """The SampleQuality callback of a run, or None (with one line saying why) when it cannot measure."""
+    if not config.quality_every:
+        return None
+    root = config.feature_nets_dir or feature_nets.DEFAULT_ROOT
+    try:
+        net = feature_nets.load_classifier(dataset_name, root)
+    except errors.UserError as error:
+        print(f"Sample quality will not be measured during training: {' '.join(str(error).split())}", file=sys.stderr)
+        return None
+    count = min(config.quality_samples, len(test_images))
+    if count < 2:
+        print(f"Sample quality will not be measured: the test split has {len(test_images)} image(s)", file=sys.stderr)
+        return None
+    reference = reference_features(net, test_images[:count], run_dir)
+    return SampleQuality(net, reference, config.quality_every, count, config.seed)
+
+
+def reference_features(net, images, run_dir):
+    """Features of the test images `images` (uint8): read from the run directory when computed before
+    by the same network on as many images, else computed and written there."""
+    path = layout.path(run_dir, layout.QUALITY_REFERENCE)
+    if os.path.exists(path):
+        with np.load(path) as saved:
+            if str(saved["sha256"]) == net.identity["sha256"] and len(saved["features"]) == len(images):
+                return saved["features"]
+    features, _ = net.extract(images.astype(np.float32) / 255.0)
+    temporary = f"{path}.tmp-{os.getpid()}.npz"
+    np.savez(temporary, features=features, sha256=net.identity["sha256"])
+    os.replace(temporary, path)
+    return features
+
+
+class SampleQuality(keras.callbacks.Callback):
+    """Adds `fid`, `kid` (and `fid_raw` beside a weight average) to the logs of every `every`-th epoch.
+
+    Put it before the callbacks that read the logs (metrics, TensorBoard, checkpoints).
+    """
+
+    def __init__(self, feature_net, reference, every, num_samples, seed=0):
+        super().__init__()
+        self.feature_net = feature_net
+        self.reference = reference
+        self.every = every
+        self.num_samples = num_samples
+        self.seed = seed
+
+    def measure(self, decode):
+        """{"fid", "kid", "kid_std"} of `num_samples` images that `decode` makes from the fixed latents."""
+        latents = np.random.default_rng([self.seed, 1]).standard_normal((self.num_samples, self.model.latent_dim))
+        latents = latents.astype(np.float32)
+        images = np.concatenate([np.asarray(decode(latents[i : i + BATCH])) for i in range(0, len(latents), BATCH)])
+        features, _ = self.feature_net.extract(images)
+        # Subsets of at most half the samples, so that they differ and their spread means something.
+        subset_size = max(2, min(1000, self.num_samples // 2))
+        kid, kid_std = sample_quality.kid(
+            self.reference, features, num_subsets=KID_SUBSETS, subset_size=subset_size, seed=self.seed
+        )
+        return {"fid": sample_quality.fid(self.reference, features), "kid": kid, "kid_std": kid_std}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        started = time.perf_counter()
+        logs.update(self.measure(self.model.decode_to_images))
+        if getattr(self.model, "ema_generator", None) is not None:
+            logs["fid_raw"] = self.measure(self.model.decode_with_raw_weights)["fid"]
+        logs["quality_seconds"] = time.perf_counter() - started  # Part of the epoch's seconds: its cost shows.

@@ -1,0 +1,127 @@
+"""Sample quality measured while training: FID/KID in the records, the best checkpoint kept and used."""
+
+import csv
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_train_config, write_idx_folder
+from keras_gen import errors
+from keras_gen.evaluation import feature_nets
+from keras_gen.evaluation import sample_quality
+from keras_gen.runs import checkpoints
+from keras_gen.runs import layout
+from keras_gen.runs import reopen
+from keras_gen.serving import saved_model
+from keras_gen.training import trainer
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """(IDX folder of 40 training and 24 test images, feature-network root holding a classifier for them)."""
+    root = tmp_path_factory.mktemp("quality")
+    data_dir = str(root / "idx")
+    write_idx_folder(data_dir, num_train=40, num_test=24, side=16)
+    nets = str(root / "feature_nets")
+    feature_nets.train_classifier(
+        feature_nets.ClassifierConfig(
+            dataset="fashion_mnist", data_dir=data_dir, image_size=16, epochs=1, batch_size=8, root=nets, verbose=0
+        )
+    )
+    return data_dir, nets
+
+
+def gan_config(labelled, out_dir, **overrides):
+    data_dir, nets = labelled
+    settings = dict(
+        model="gan", dataset="fashion_mnist", data_dir=data_dir, epochs=3, steps_per_epoch=2, ema_decay=0.5,
+        quality_every=1, quality_samples=24, feature_nets_dir=nets,
+    )  # fmt: skip
+    settings.update(overrides)
+    return tiny_train_config(None, out_dir, **settings)
+
+
+def rows(run_dir):
+    with open(layout.path(run_dir, layout.METRICS)) as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_fid_and_kid_are_logged_each_epoch_and_the_lowest_fid_is_kept_as_best(labelled, tmp_path):
+    model, run_dir = trainer.train(gan_config(labelled, tmp_path / "run"))
+    epochs = rows(run_dir)
+    assert [row["epoch"] for row in epochs] == ["1", "2", "3"]
+    for row in epochs:
+        for name in ("fid", "fid_raw", "kid", "kid_std", "quality_seconds"):
+            assert np.isfinite(float(row[name])), name
+    fids = [float(row["fid"]) for row in epochs]
+    path, record = checkpoints.best(run_dir)
+    assert record["epoch"] == 1 + int(np.argmin(fids)) and record["fid"] == pytest.approx(min(fids))
+    assert os.path.exists(path + ".index") and glob.glob(path + ".data-*")
+    # The reference is the test images' features, kept in the run directory.
+    net = feature_nets.load_classifier("fashion_mnist", labelled[1])
+    splits = reopen.load_splits(reopen.load_run(run_dir, "newest"))
+    expected, _ = net.extract(splits["test"].images[:24].astype(np.float32) / 255.0)
+    with np.load(layout.path(run_dir, layout.QUALITY_REFERENCE)) as saved:
+        np.testing.assert_allclose(saved["features"], expected, rtol=1e-5)
+    # The last epoch's FID is that of the EMA generator's samples from the monitor's fixed latents.
+    latents = np.random.default_rng([0, 1]).standard_normal((24, model.latent_dim)).astype(np.float32)
+    features, _ = net.extract(np.asarray(model.decode_to_images(latents)))
+    assert float(epochs[-1]["fid"]) == pytest.approx(sample_quality.fid(expected, features), rel=1e-6)
+    # TensorBoard has the curve beside the losses.
+    tags = set()
+    for event_file in glob.glob(os.path.join(run_dir, "logs", "train", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"epoch_fid", "epoch_kid"} <= tags
+
+
+def test_the_best_checkpoint_is_what_eval_export_and_resume_see(labelled, tmp_path):
+    run_dir = str(tmp_path / "run")
+    trainer.train(gan_config(labelled, run_dir, epochs=2))
+    best_path, record = checkpoints.best(run_dir)
+    assert reopen.load_run(run_dir).checkpoint == best_path  # "auto": the best, when kept.
+    assert reopen.load_run(run_dir, "newest").checkpoint == checkpoints.latest(run_dir)
+    version = saved_model.export_run(run_dir, str(tmp_path / "export"), verbose=0, checkpoint="best")
+    with open(os.path.join(version, "model_card.json")) as stream:
+        card = json.load(stream)
+    assert card["checkpoint"] == os.path.basename(best_path) and card["checkpoint_kind"] == "best"
+    assert card["generator_weights"].startswith("exponential moving average")
+    # Resuming for more epochs reuses the reference and keeps the best unless a later epoch beats it.
+    reference = layout.path(run_dir, layout.QUALITY_REFERENCE)
+    written = os.stat(reference).st_mtime_ns
+    trainer.train(gan_config(labelled, run_dir, epochs=4, resume=True), given_fields=["resume", "epochs"])
+    assert os.stat(reference).st_mtime_ns == written
+    fids = [float(row["fid"]) for row in rows(run_dir)]
+    assert len(fids) == 4 and checkpoints.best(run_dir)[1]["fid"] == pytest.approx(min(fids))
+
+
+def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    trainer.train(gan_config(labelled, run_dir, feature_nets_dir=str(tmp_path / "none"), epochs=2))
+    lines = [line for line in capsys.readouterr().err.splitlines() if "Sample quality" in line]
+    assert len(lines) == 1 and "--mode=train_classifier --dataset=fashion_mnist" in lines[0]
+    assert "fid" not in rows(run_dir)[0] and len(rows(run_dir)) == 2
+    assert checkpoints.best(run_dir) is None
+    with pytest.raises(errors.UserError, match="--checkpoint=best: .* kept no best checkpoint"):
+        reopen.load_run(run_dir, "best")
+    assert reopen.load_run(run_dir).checkpoint == checkpoints.latest(run_dir)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"model": "vae", "ema_decay": 0.9}, "--ema_decay=0.9 applies to the GAN and WGAN"),
+        ({"model": "vae", "ema_decay": None, "critic_learning_rate": 1e-4}, "--critic_learning_rate=0.0001 applies to"),
+        ({"diffaugment": "color,flip"}, "--diffaugment=color,flip: no augmentation flip"),
+        ({"ema_decay": 1.0}, "--ema_decay=1.0; expected 0 .off. or a decay in .0, 1."),
+    ],
+)
+def test_bad_technique_settings_are_one_line_errors_before_anything_is_written(labelled, tmp_path, overrides, message):
+    run_dir = tmp_path / "run"
+    with pytest.raises(errors.UserError, match=message):
+        trainer.train(gan_config(labelled, run_dir, **overrides))
+    assert not run_dir.exists()
