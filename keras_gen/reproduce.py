@@ -154,6 +154,9 @@ def command(step, run_dir, budget, dataset_args=()):
             args.append("--resume")
     else:
         args += list(step.args)
+        if step.mode in ("eval", "explore"):
+            # The original material reports on the weights training ended with, not on the best by FID.
+            args.append("--checkpoint=newest")
     if budget == "cpu":
         args += list(step.cpu_args)
     return args

@@ -171,6 +171,8 @@ def test_every_reproduction_step_is_a_valid_command_from_an_existing_preset(monk
             if step.mode == "train":
                 assert os.path.isfile(args[2].split("=", 1)[1]), args  # --flagfile=flags/<preset>.cfg
                 assert "--noexport" in args
+            if step.mode in ("eval", "explore"):  # The findings are of the final weights, as published.
+                assert "--checkpoint=newest" in args
             cli.FLAGS.unparse_flags()
             try:
                 cli.parse_flags(["run.py", *args])  # An unknown flag or bad value exits with status 2.
