@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from benchmarks import results, tables, throughput
+from benchmarks import recipes, results, tables, throughput
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,6 +80,23 @@ def test_throughput_summary_takes_medians_over_rounds_and_pairs_each_ratio_withi
     assert summary["rounds"] == 3 and summary["images_per_second"] == 310.0
     assert summary["peer_images_per_sec"] == 255.0
     assert summary["ratios"] == [1.2, 1.19] and summary["median_ratio"] == pytest.approx(1.195)
+
+
+def test_recipes_combine_by_plus_and_compare_each_with_the_default_raw_weights():
+    assert recipes.recipe_flags("hinge_sn+ttur") == {
+        "gan_loss": "hinge", "spectral_norm": True, "learning_rate": 1e-4, "critic_learning_rate": 4e-4
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="recipe 'sngan'"):
+        recipes.recipe_flags("default+sngan")
+    run = lambda recipe, raw, ema: {  # noqa: E731
+        "recipe": recipe, "fid_raw": raw, "fid_ema": ema, "seconds": 110.0, "quality_seconds": 10.0,
+        "generator_steps": 100, "seconds_per_quality": 5.0,
+    }  # fmt: skip
+    measured = [run("default", 100.0, 80.0), run("default", 120.0, 90.0), run("ttur", 66.0, 70.0)]
+    summary = recipes._summary(measured, types.SimpleNamespace(dataset="d", model="gan", quality_samples=10))
+    assert summary["default"]["fid_raw"] == 110.0 and summary["default"]["ema_better_in_every_run"]
+    assert summary["ttur"]["raw_vs_default"] == pytest.approx(0.6) and not summary["ttur"]["ema_better_in_every_run"]
+    assert summary["seconds_per_generator_step"] == pytest.approx(1.0)
 
 
 def test_throughput_summary_without_the_peer_has_no_ratio():

@@ -25,8 +25,9 @@ from keras_gen import errors
 from keras_gen import io_utils
 from keras_gen.data import datasets
 from keras_gen.networks import classifier as classifier_network
+from keras_gen.runs import layout
 
-DEFAULT_ROOT = os.path.join("saved_models", "feature_nets")
+DEFAULT_ROOT = layout.FEATURE_NETS
 METADATA_FILE = "feature_net.json"
 FEATURES = ("classifier", "inception")
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"

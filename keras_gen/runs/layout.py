@@ -14,10 +14,14 @@
         explore/<study>.png    EXPLORE: the latent-space studies
         .lock                  LOCK: held while a run trains here
 
-A divergence study (--mode=divergence) leaves DIVERGENCE and its plot instead.
+A divergence study (--mode=divergence) leaves DIVERGENCE and its plot instead. One name is of a place
+outside runs: FEATURE_NETS, where the datasets' classifiers are kept by default.
 """
 
 import os
+
+# Outside any run: where the datasets' feature classifiers live by default (evaluation.feature_nets).
+FEATURE_NETS = os.path.join("saved_models", "feature_nets")
 
 CONFIG = "config.json"
 METRICS = "metrics.csv"

@@ -79,7 +79,7 @@ class TrainConfig:
     # Sample quality (FID, KID) of quality_samples samples every quality_every epochs (0: never).
     quality_every: int = 1
     quality_samples: int = 5000
-    feature_nets_dir: str | None = None  # None: evaluation.feature_nets.DEFAULT_ROOT.
+    feature_nets_dir: str = layout.FEATURE_NETS
     grid_size: int = 64
     checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.
     nan_policy: str = "stop"

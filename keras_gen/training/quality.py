@@ -34,9 +34,8 @@ def monitor(config, test_images, run_dir, dataset_name):
     """The SampleQuality callback of a run, or None (with one line saying why) when it cannot measure."""
     if not config.quality_every:
         return None
-    root = config.feature_nets_dir or feature_nets.DEFAULT_ROOT
     try:
-        net = feature_nets.load_classifier(dataset_name, root)
+        net = feature_nets.load_classifier(dataset_name, config.feature_nets_dir)
     except errors.UserError as error:
         print(f"Sample quality will not be measured during training: {' '.join(str(error).split())}", file=sys.stderr)
         return None
