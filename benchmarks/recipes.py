@@ -7,13 +7,15 @@ unless given): every run reports the FID of its trained weights ("raw") and of t
 ("EMA"), so "default" raw is today's default GAN and "default" EMA is the EMA alone. The EMA never
 changes the training itself (it draws no noise and feeds nothing back).
 
-Recipes are names of RECIPES, or several joined by "+" (their flags together).
+Recipes are names of RECIPES, or several joined by "+" (their flags together). Run again, the
+command reuses the runs it finished and resumes the others.
 """
 
 import os
 import statistics
 
 from benchmarks import results
+from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import records
 from keras_gen.runs import train_config
@@ -50,15 +52,16 @@ def run(settings):
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch, seed=seed, out_dir=run_dir,
                 ema_decay=ema_decay, quality_every=1, quality_samples=settings.quality_samples,
                 feature_nets_dir=settings.feature_nets_dir, verbose=2, **recipe_flags(recipe),
+                resume=checkpoints.has_checkpoint(run_dir),  # Rerun, the command finishes what it had not.
             )  # fmt: skip
-            trainer.train(config)
+            model, _ = trainer.train(config, given_fields=("epochs",))
             epochs = records.read_metrics_csv(layout.path(run_dir, layout.METRICS))
             last = epochs[-1]
             quality_seconds = sum(row["quality_seconds"] for row in epochs)
             total_seconds = sum(row["epoch_seconds"] for row in epochs)
             record = {
                 "recipe": recipe, "seed": seed, "flags": recipe_flags(recipe), "ema_decay": ema_decay,
-                "generator_steps": settings.epochs * settings.steps_per_epoch,
+                "generator_steps": int(model.generator_optimizer.iterations.numpy()),
                 "fid_raw": last["fid_raw"], "fid_ema": last["fid"], "best_fid_ema": min(row["fid"] for row in epochs),
                 "kid_ema": last["kid"], "fid_curve_ema": [row["fid"] for row in epochs],
                 "fid_curve_raw": [row["fid_raw"] for row in epochs], "seconds": total_seconds,

@@ -71,6 +71,7 @@ def tiny_train_config(data_path, out_dir, **overrides):
     settings = {
         "model": "vae", "dataset": "custom", "data_dir": data_path, "image_size": 16, "latent_dim": 2, "batch_size": 4,
         "epochs": 2, "steps_per_epoch": 3, "base_filters": 4, "grid_size": 4, "out_dir": str(out_dir), "verbose": 0,
+        "quality_every": 0,  # test_quality_in_training.py measures sample quality during training.
     }  # fmt: skip
     settings.update(overrides)
     return train_config.TrainConfig(**settings)
