@@ -29,12 +29,16 @@ from keras_gen.runs import reopen
 METRICS = records.EVALUATION_GROUPS
 
 
-def generate(model, num_samples, seed=0, batch_size=500):
-    """`num_samples` images in [0, 1] decoded from latents drawn from the prior with `seed`."""
+def generate(model, num_samples, seed=0, batch_size=500, decode=None):
+    """`num_samples` images in [0, 1] decoded from latents drawn from the prior with `seed`.
+
+    `decode`: latents -> images; default the model's `decode_to_images` (a GAN's EMA when it keeps one).
+    """
+    decode = decode or model.decode_to_images
     latents = np.random.default_rng(seed).standard_normal((num_samples, model.latent_dim)).astype(np.float32)
     return np.concatenate(
         [
-            np.asarray(model.decode_to_images(latents[start : start + batch_size]))
+            np.asarray(decode(latents[start : start + batch_size]))
             for start in range(0, num_samples, batch_size)
         ]
     )

@@ -22,7 +22,8 @@ from keras import ops
 class _SpectralNorm:
     """The shared part: the u vector, its power iteration and the normalized kernel."""
 
-    def _build_spectral_state(self):
+    def build(self, input_shape):
+        super().build(input_shape)  # The wrapped layer's kernel and bias first.
         filters = self.kernel.shape[-1]
         self.vector_u = self.add_weight(
             shape=(1, filters),
@@ -55,12 +56,8 @@ def _l2_normalize(vector, epsilon=1e-12):
 class SNConv2D(_SpectralNorm, keras.layers.Conv2D):
     """keras.layers.Conv2D whose kernel is divided by its spectral norm."""
 
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_spectral_state()
-
     def call(self, inputs, training=False):
-        outputs = self.convolution_op(inputs, self.normalized_kernel(training))
+        outputs = self.convolution_op(inputs, ops.cast(self.normalized_kernel(training), inputs.dtype))
         if self.use_bias:
             outputs = tf.nn.bias_add(outputs, self.bias)
         return self.activation(outputs) if self.activation is not None else outputs
@@ -69,10 +66,6 @@ class SNConv2D(_SpectralNorm, keras.layers.Conv2D):
 @keras.saving.register_keras_serializable(package="keras_gen")
 class SNDense(_SpectralNorm, keras.layers.Dense):
     """keras.layers.Dense whose kernel is divided by its spectral norm."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_spectral_state()
 
     def call(self, inputs, training=False):
         outputs = ops.matmul(inputs, ops.cast(self.normalized_kernel(training), inputs.dtype))

@@ -21,13 +21,13 @@ import keras
 import numpy as np
 
 from keras_gen import errors
+from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import sample_quality
 from keras_gen.runs import layout
 
 # KID of the in-training measurement: fewer subsets than --mode=eval's 100, for speed (its spread is reported).
 KID_SUBSETS = 20
-BATCH = 500
 
 
 def monitor(config, test_images, run_dir, dataset_name):
@@ -78,9 +78,7 @@ class SampleQuality(keras.callbacks.Callback):
 
     def measure(self, decode):
         """{"fid", "kid", "kid_std"} of `num_samples` images that `decode` makes from the fixed latents."""
-        latents = np.random.default_rng([self.seed, 1]).standard_normal((self.num_samples, self.model.latent_dim))
-        latents = latents.astype(np.float32)
-        images = np.concatenate([np.asarray(decode(latents[i : i + BATCH])) for i in range(0, len(latents), BATCH)])
+        images = evaluate.generate(self.model, self.num_samples, seed=self.seed, decode=decode)
         features, _ = self.feature_net.extract(images)
         # Subsets of at most half the samples, so that they differ and their spread means something.
         subset_size = max(2, min(1000, self.num_samples // 2))
