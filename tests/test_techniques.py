@@ -17,6 +17,7 @@ from keras_gen.models import gan
 from keras_gen.models import wgan
 from keras_gen.networks import augment
 from keras_gen.networks import spectral_norm
+from keras_gen.training import callbacks
 
 
 def test_ema_equals_the_closed_form_average_of_a_toy_update_sequence():
@@ -35,6 +36,51 @@ def test_ema_equals_the_closed_form_average_of_a_toy_update_sequence():
         np.testing.assert_allclose(float(average.layers[0].kernel.numpy()[0, 0]), expected, rtol=1e-5)
     assert float(ema.decay_at(decay, 1)) == pytest.approx(2 / 11)
     assert float(ema.decay_at(decay, 10_000)) == pytest.approx(decay)
+
+
+def test_the_average_leaves_batch_norm_statistics_to_standing_statistics():
+    network = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()])
+    network.layers[0].gamma.assign([3.0, 3.0])
+    network.layers[0].moving_mean.assign([7.0, 7.0])
+    average = ema.average_copy(network)
+    network.layers[0].moving_mean.assign([-1.0, -1.0])
+    ema.update(average, network, 0.9, 1_000)
+    np.testing.assert_allclose(average.layers[0].moving_mean.numpy(), [7.0, 7.0])  # Not averaged,
+    np.testing.assert_allclose(average.layers[0].gamma.numpy(), [3.0, 3.0])  # while gamma is (still 3: equal).
+
+
+def as_trainable(network):
+    copy = ema.average_copy(network)
+    copy.trainable = True
+    return copy
+
+
+def test_standing_statistics_make_inference_equal_the_batch_statistics_of_their_latents():
+    generator = tiny_gan().generator
+    for layer in generator.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):  # Statistics far from any batch's.
+            layer.moving_mean.assign(tf.fill(layer.moving_mean.shape, 5.0))
+            layer.moving_variance.assign(tf.fill(layer.moving_variance.shape, 1e-3))
+    # 64 latents in two batches of 32: their pooled statistics are those of one batch of all 64.
+    ema.standing_statistics(generator, 3, count=64, batch_size=32, seed=7)
+    latents = np.random.default_rng(7).standard_normal((64, 3)).astype(np.float32)
+    inference = generator(latents, training=False).numpy()
+    np.testing.assert_allclose(inference, as_trainable(generator)(latents, training=True).numpy(), atol=2e-4)
+
+
+def test_after_an_epoch_the_average_samples_with_its_own_statistics(tmp_path):
+    model = tiny_gan(ema_decay=0.5)
+    model.fit(images(64), batch_size=8, epochs=1, verbose=0, callbacks=[callbacks.SamplingStatistics()])
+    latents = np.random.default_rng(ema.STANDING_SEED).standard_normal((ema.STANDING_LATENTS, 3)).astype(np.float32)
+    batch = latents[: ema.STANDING_BATCH]
+    # Statistics of 2,048 latents against those of one batch of 256: equal to sampling noise (0.005 here;
+    # 0.27 with the statistics the average started with).
+    difference = model.ema_generator(batch, training=False) - as_trainable(model.ema_generator)(batch, training=True)
+    assert float(np.abs(difference).mean()) < 0.02
+    # Those statistics are the average's own, not the trained generator's.
+    norms = [layer for layer in model.ema_generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    raw = [layer for layer in model.generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert any(np.abs(a.moving_mean.numpy() - r.moving_mean.numpy()).max() > 1e-3 for a, r in zip(norms, raw))
 
 
 def tiny_gan(critic_learning_rate=None, **settings):

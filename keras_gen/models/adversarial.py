@@ -100,6 +100,11 @@ class AdversarialModel(base.GenerativeModel):
     def decode_to_images(self, latents):
         return (self.sampling_generator(latents, training=False) + 1.0) / 2.0
 
+    def refresh_sampling_statistics(self):
+        """The weight average's batch norm statistics, measured on the average (models.ema)."""
+        if self.ema_generator is not None:
+            ema.standing_statistics(self.ema_generator, self.latent_dim)
+
     def decode_with_raw_weights(self, latents):
         """Images in [0, 1] from the trained generator itself, whether or not samples come from an average."""
         return (self.generator(latents, training=False) + 1.0) / 2.0

@@ -186,6 +186,13 @@ class GenerativeModel(keras.Model):
         """Images in [0, 1], (batch, size, size, channels), for latents (batch, latent_dim)."""
         raise NotImplementedError
 
+    def refresh_sampling_statistics(self):
+        """Brings whatever sampling reads but training does not keep up to date in line with the weights.
+
+        Called when the weights are about to be sampled from: at an epoch's end and after a restore.
+        Nothing to do unless a model keeps such state (a GAN's weight average: its batch norm statistics).
+        """
+
     def sample(self, count=16, seed=0):
         """`count` images from the prior as uint8 (count, size, size, channels).
 

@@ -31,6 +31,8 @@ def load_run(run_dir, checkpoint="auto"):
     compile_for_run(model, config)
     path = checkpoints.for_reading(run_dir, checkpoint)
     epochs, _ = checkpoints.Checkpoint(model, run_dir).restore(path)
+    # A checkpoint written within an epoch holds a weight average whose statistics were not yet measured.
+    model.refresh_sampling_statistics()
     return LoadedRun(model, config, record, path, epochs, run_dir)
 
 

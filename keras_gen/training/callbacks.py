@@ -79,6 +79,17 @@ class MetricsLog(keras.callbacks.Callback):
         io_utils.write_text(self.csv_path, buffer.getvalue())
 
 
+class SamplingStatistics(keras.callbacks.Callback):
+    """At every epoch's end, before anything samples or saves: `model.refresh_sampling_statistics()`.
+
+    So the quality measurement, the grids and the epoch's checkpoint (hence exports) all see a weight
+    average with its own batch norm statistics (models.ema).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.refresh_sampling_statistics()
+
+
 class SampleGrid(keras.callbacks.Callback):
     """Decodes the same latents after every epoch: `samples/epoch_0001.png` and a TensorBoard image.
 

@@ -271,6 +271,7 @@ def _train(
     sample_quality = quality.monitor(config, test_split.images, write_dir, config.dataset)
     run_callbacks = [
         *extra_callbacks,
+        callbacks.SamplingStatistics(),
         *([sample_quality] if sample_quality else []),
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
         callbacks.SampleGrid(latents, write_dir, os.path.join(log_dir, layout.SAMPLES), title),
