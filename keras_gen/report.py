@@ -67,6 +67,10 @@ _NOT_AN_EXPERIMENT_SETTING = {
     "export",
     "export_dir",
     "profile_batches",
+    # What sample quality is measured with, and how often: measuring changes nothing in training.
+    "quality_every",
+    "quality_samples",
+    "feature_nets_dir",
 }
 
 
@@ -329,6 +333,22 @@ def _grids(training):
     return [cells for cells in groups.values() if len(cells) >= 2]
 
 
+def _grid_titles(grids):
+    """"model on dataset", followed, where grids share that, by the settings in which each differs from them."""
+    configs = [next(iter(cells.values())).record["config"] for cells in grids]
+    bases = [f"{config['model']} on {config['dataset']}" for config in configs]
+    titles = []
+    for base, config in zip(bases, configs):
+        others = [other for other_base, other in zip(bases, configs) if other_base == base and other is not config]
+        differing = sorted(
+            name
+            for name, value in config.items()
+            if name not in _NOT_AN_EXPERIMENT_SETTING and any(other.get(name) != value for other in others)
+        )
+        titles.append(", ".join([base, *(f"{name}={config[name]}" for name in differing)]))
+    return _unique_names(titles)
+
+
 def _grid_section(training, figures):
     """Per grid: the last epoch's samples as a mosaic, one curve per run, the last values in a table."""
     grids = _grids(training)
@@ -342,12 +362,7 @@ def _grid_section(training, figures):
         "linked to the run's own section.",
         "",
     ]
-    titles = _unique_names(
-        [
-            f"{run.record['config']['model']} on {run.record['config']['dataset']}"
-            for run in (next(iter(cells.values())) for cells in grids)
-        ]
-    )
+    titles = _grid_titles(grids)
     for title, cells in zip(titles, grids):
         sizes = sorted({size for size, _ in cells})
         z_dims = sorted({latent_dim for _, latent_dim in cells})

@@ -62,6 +62,15 @@ def _train(run, preset, *args, cpu):
     return Step("train", run, (preset, *args), tuple(cpu))
 
 
+# The report's GAN uses its MSE loss without an EMA, and the grid keeps it so that the findings are
+# tested as published. Where that GAN collapses at this budget (32x32 z 100, 64x64 z 20 and z 100,
+# K = 3: the discriminator wins and the samples freeze on one texture), the findings about those
+# cells are undecided, so the grid trains them a second time with the recipe measured best on
+# Fashion-MNIST (flags/gan_best_fashion_mnist.cfg: the non-saturating loss and an EMA): a second line.
+_RECIPE = ("--gan_loss=non_saturating", "--ema_decay=0.999")
+_RECIPE_CELLS = ((32, 100), (64, 20), (64, 100))
+
+
 EXPERIMENTS = {
     "report_grid": Experiment(
         "004_d7c2cb6154adfa33.txt",
@@ -75,6 +84,11 @@ EXPERIMENTS = {
                 for z in (2, 20, 100)
             ),
             _train("gan_x64_z100_k3", "gan_x64_z100", "--critic_steps=3", cpu=_grid_cpu("gan", 64)),
+            *(
+                _train(f"gan_x{size}_z{z}_recipe", f"gan_x{size}_z{z}", *_RECIPE, cpu=_grid_cpu("gan", size))
+                for size, z in _RECIPE_CELLS
+            ),
+            _train("gan_x64_z100_k3_recipe", "gan_x64_z100", "--critic_steps=3", *_RECIPE, cpu=_grid_cpu("gan", 64)),
         ),
     ),
     "binarized_mnist_vae": Experiment(

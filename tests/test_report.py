@@ -130,7 +130,17 @@ def test_runs_alike_but_for_image_and_latent_size_are_set_side_by_side_as_a_grid
     text = open(report.build_report(directories, str(tmp_path / "R.md")), encoding="utf-8").read()
 
     grids = text[text.index("## Grids") : text.index("## Each run")]
-    assert grids.count("\n### ") == 1 and "### gan on custom" in grids
+    assert grids.count("\n### ") == 1 and "### gan on custom\n" in grids
+    # A second cell with the other loss makes a second grid of GANs on the same data: each title says how they differ.
+    trainer.train(
+        tiny_train_config(
+            data_path, tmp_path / "other_loss_z3", model="gan", gan_loss="least_squares", latent_dim=3, epochs=1,
+            steps_per_epoch=1,
+        )
+    )  # fmt: skip
+    text = open(report.build_report([*directories, str(tmp_path / "other_loss_z3")], str(tmp_path / "R2.md"))).read()
+    titles = [line for line in text[text.index("## Grids") : text.index("## Each run")].splitlines() if "### " in line]
+    assert titles == ["### gan on custom, gan_loss=non_saturating", "### gan on custom, gan_loss=least_squares"]
     rows = _table_rows(grids, "image size")
     assert [row[0] for row in rows] == ["16×16", "32×32"]
     header = next(line for line in grids.splitlines() if line.startswith("| image size |"))
@@ -224,7 +234,11 @@ def test_the_report_grid_runs_every_cell_at_either_budget(budget):
 
     steps = [step for step in reproduce.EXPERIMENTS["report_grid"].steps if budget in step.budgets]
     cells = {f"{model}_x{size}_z{z}" for model in ("vae", "gan", "wgan") for size in (16, 32, 64) for z in (2, 20, 100)}
-    assert {step.run for step in steps} == cells | {"gan_x64_z100_k3"}
+    # The collapsing GAN cells a second time with today's recipe (non-saturating loss, EMA): a second line.
+    recipe = {"gan_x32_z100_recipe", "gan_x64_z20_recipe", "gan_x64_z100_recipe", "gan_x64_z100_k3_recipe"}
+    assert {step.run for step in steps} == cells | {"gan_x64_z100_k3"} | recipe
+    for step in steps:
+        assert (step.run in recipe) == ("--ema_decay=0.999" in step.args and "--gan_loss=non_saturating" in step.args)
     for step in steps:
         command = reproduce.command(step, os.path.join("runs", step.run), budget)
         assert (f"--flagfile={os.path.join('flags', step.args[0] + '.cfg')}" in command) and (
