@@ -8,6 +8,7 @@
     throughput    training images/s against the PyTorch peer (--peer), in alternating --rounds
     precision     the same run under each --policies dtype policy, with the curves (--plot)
     recipes       GAN recipes (--recipes) at equal generator steps: FID of trained and averaged weights
+    peer_elbo     the conv VAE beside the PyTorch peer at equal steps: test negative ELBO per seed
 
 The training settings are run.py's own flags (keras_gen.cli defines them once: --model,
 --dataset, --latent_dim, --batch_size, ...); the flags below are the benchmarks' own. The result
@@ -24,6 +25,7 @@ from absl import flags
 from absl import logging
 
 from benchmarks import layers
+from benchmarks import peer_elbo
 from benchmarks import precision
 from benchmarks import quality
 from benchmarks import recipes
@@ -43,6 +45,7 @@ BENCHMARKS = {
     "throughput": throughput.run,
     "precision": precision.run,
     "recipes": recipes.run,
+    "peer_elbo": peer_elbo.run,
 }
 
 flags.DEFINE_enum("channels", "1", ["1", "3"], "throughput: 1 (Fashion-MNIST) or 3 (the CIFAR-10 subset).")
@@ -50,13 +53,13 @@ flags.DEFINE_integer("steps", 20, "throughput: timed steps.", lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "throughput: untimed steps first (tracing).", lower_bound=1)
 flags.DEFINE_integer("rounds", 1, "throughput: alternating measurements.", lower_bound=1)
 flags.DEFINE_bool("peer", False, "throughput: run the PyTorch peer after each measurement.")
-flags.DEFINE_string("peer_python", sys.executable, "throughput: a Python with torch (see ../shared/peer).")
-flags.DEFINE_string("peer_script", throughput.PEER_SCRIPT, "throughput: the peer's script.")
+flags.DEFINE_string("peer_python", sys.executable, "throughput, peer_elbo: a Python with torch (see ../shared/peer).")
+flags.DEFINE_string("peer_script", throughput.PEER_SCRIPT, "throughput, peer_elbo: the peer's script.")
 flags.DEFINE_list("policies", list(dtype_policies.POLICIES), "precision: dtype policies to compare.")
 flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
 flags.DEFINE_list("only", None, "likelihoods: run names of training.LIKELIHOOD_RUNS.")
 flags.DEFINE_list("recipes", list(recipes.RECIPES), "recipes: names of recipes.RECIPES, or several joined by +.")
-flags.DEFINE_list("seeds", ["0", "1"], "recipes: a run per seed of each recipe.")
+flags.DEFINE_list("seeds", ["0", "1"], "recipes, peer_elbo: a run per seed (of each recipe).")
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")
 flags.DEFINE_string("tag", None, "A word in the result file's name (default: the model, for throughput).")
 FLAGS = flags.FLAGS

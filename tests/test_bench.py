@@ -6,9 +6,12 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
-from benchmarks import recipes, results, tables, throughput
+from benchmarks import peer_elbo, recipes, results, tables, throughput
+from conftest import FASHION_MNIST_DIR
+from keras_gen.data import datasets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -150,3 +153,25 @@ def test_the_installed_package_ships_no_benchmark_or_torch_code(tmp_path):
     names = zipfile.ZipFile(tmp_path / wheel).namelist()
     assert any(name.startswith("keras_gen/serving/") for name in names)
     assert not [name for name in names if name.startswith("benchmarks/") or "torch" in name or "bench" in name]
+
+
+def test_peer_elbo_scores_the_whole_test_set_binarized_once_like_the_peer():
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip(f"{FASHION_MNIST_DIR} is missing")  # test_cli fails loudly for it.
+    images = peer_elbo.binarized_test_images()
+    assert images.shape == (10_000, 32, 32, 1)
+    assert set(np.unique(images)) == {0.0, 1.0}
+    assert not images[:, :2].any() and not images[:, :, -2:].any()  # The zero padding stays 0.
+    intensities = datasets.load("fashion_mnist", 32)["test"].images / 255.0
+    assert abs(images.mean() - intensities.mean()) < 0.002  # Each pixel is Bernoulli(intensity).
+    np.testing.assert_array_equal(images, peer_elbo.binarized_test_images())  # Once: the same every time.
+
+
+def test_peer_elbo_reads_the_peers_json_line_and_names_its_failure(tmp_path):
+    script = tmp_path / "peer.py"
+    script.write_text('import sys\nprint("progress")\nprint(\'{"test_elbo": -243.5}\')\n')
+    settings = types.SimpleNamespace(peer_python=sys.executable, peer_script=str(script), batch_size=64)
+    assert peer_elbo.run_peer(settings, 0, 10, str(tmp_path))["test_elbo"] == -243.5
+    script.write_text('import sys\nsys.exit("no torch here")\n')
+    with pytest.raises(SystemExit, match="the peer failed: no torch here"):
+        peer_elbo.run_peer(settings, 0, 10, str(tmp_path))

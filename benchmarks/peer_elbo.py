@@ -1,0 +1,99 @@
+"""The conv VAE against the PyTorch peer at equal steps: test negative ELBO, trained side by side.
+
+For each seed of `--seeds`, keras_gen trains the VAE of issue 12's budget (`--model=vae
+--decoder=report`, z `--latent_dim` (100), Bernoulli likelihood on dynamically binarized
+Fashion-MNIST at 32x32, batch 64, Adam 1e-3, `--epochs` x `--steps_per_epoch` = 1,800 steps), then
+the peer (`torch_peer.py --model vae --train_steps N`, the same network in PyTorch) trains with the
+same seed right after it. Both are scored with the peer's estimator: the one-sample ELBO of all
+10,000 test images, binarized once with a fixed seed, batch norm in inference mode. The standard
+error is over test images; the spread between seeds is the training's own.
+
+Rerun, the command reuses the keras_gen runs it finished (the peer always trains again).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+
+import numpy as np
+
+from benchmarks import results
+from keras_gen.data import datasets
+from keras_gen.runs import checkpoints
+from keras_gen.runs import train_config
+from keras_gen.training import trainer
+
+TEST_BINARIZATION_SEED = 1234  # The peer's.
+EVAL_BATCH = 500
+
+
+def binarized_test_images(seed=TEST_BINARIZATION_SEED):
+    """The Fashion-MNIST test set at 32x32 (zero-padded), each pixel drawn once from Bernoulli(intensity)."""
+    intensities = datasets.load("fashion_mnist", 32)["test"].images.astype(np.float32) / 255.0
+    return (np.random.default_rng(seed).uniform(size=intensities.shape) < intensities).astype(np.float32)
+
+
+def negative_elbo(model, images):
+    """Per-image one-sample negative ELBO, reconstruction and KL (nats), batch norm in inference mode."""
+    terms = [model.per_example_terms(images[start : start + EVAL_BATCH], training=False)
+             for start in range(0, len(images), EVAL_BATCH)]  # fmt: skip
+    reconstruction = np.concatenate([np.asarray(r) for r, _ in terms])
+    kl = np.concatenate([np.asarray(k) for _, k in terms])
+    return reconstruction + kl, reconstruction, kl
+
+
+def summarize(values):
+    return {"mean": float(np.mean(values)), "standard_error": float(np.std(values) / np.sqrt(len(values)))}
+
+
+def run_peer(settings, seed, steps, out_dir):
+    command = [
+        settings.peer_python, settings.peer_script, "--model", "vae", "--train_steps", str(steps),
+        "--out", out_dir, "--seed", str(seed), "--batch_size", str(settings.batch_size),
+        "--threads", str(os.cpu_count()), "--channels_last", "--data", "fmnist",
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"peer_elbo: the peer failed: {' '.join(completed.stderr.split())[-300:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def run(settings):
+    test = binarized_test_images()
+    steps = settings.epochs * settings.steps_per_epoch
+    rows, measured = [], []
+    for seed in (int(seed) for seed in settings.seeds):
+        run_dir = os.path.join(settings.out_dir, f"keras_gen_seed{seed}")
+        config = train_config.TrainConfig(
+            model="vae", decoder="report", dataset="binarized_fashion_mnist", data_dir=settings.data_dir,
+            image_size=32, latent_dim=settings.latent_dim, batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
+            seed=seed, out_dir=run_dir, quality_every=0, verbose=2, resume=checkpoints.has_checkpoint(run_dir),
+        )  # fmt: skip
+        model, _ = trainer.train(config, given_fields=("epochs",))
+        ours, reconstruction, kl = negative_elbo(model, test)
+        peer = run_peer(settings, seed, steps, os.path.join(settings.out_dir, f"peer_seed{seed}"))
+        record = {
+            "seed": seed, "steps": steps, "keras_gen": summarize(ours),
+            "keras_gen_reconstruction": float(reconstruction.mean()), "keras_gen_kl": float(kl.mean()),
+            "peer": -peer["test_elbo"], "peer_reconstruction": peer["test_rec_nll"], "peer_kl": peer["test_kl"],
+            "peer_record": peer,
+        }  # fmt: skip
+        measured.append(record)
+        rows.append([
+            seed, f"{record['keras_gen']['mean']:.1f} ± {record['keras_gen']['standard_error']:.1f}",
+            f"{record['keras_gen_reconstruction']:.1f} / {record['keras_gen_kl']:.1f}", f"{record['peer']:.1f}",
+            f"{record['peer_reconstruction']:.1f} / {record['peer_kl']:.1f}",
+            f"{record['keras_gen']['mean'] - record['peer']:+.1f}",
+        ])  # fmt: skip
+        print(rows[-1], flush=True)
+    differences = [r["keras_gen"]["mean"] - r["peer"] for r in measured]
+    summary = {
+        "keras_gen_mean": statistics.mean(r["keras_gen"]["mean"] for r in measured),
+        "peer_mean": statistics.mean(r["peer"] for r in measured),
+        "mean_difference": statistics.mean(differences),
+    }
+    columns = ["seed", "keras_gen −ELBO", "reconstruction / KL", "peer −ELBO", "peer reconstruction / KL",
+               "keras_gen − peer"]  # fmt: skip
+    return results.make("peer_elbo", columns, rows, measured, summary, title="VAE test negative ELBO beside the peer")
