@@ -8,7 +8,7 @@ same seed right after it. Both are scored with the peer's estimator: the one-sam
 10,000 test images, binarized once with a fixed seed, batch norm in inference mode. The standard
 error is over test images; the spread between seeds is the training's own.
 
-Rerun, the command reuses the keras_gen runs it finished (the peer always trains again).
+Rerun, the command reuses the runs it finished, keras_gen's and the peer's.
 """
 
 import json
@@ -47,7 +47,17 @@ def summarize(values):
     return {"mean": float(np.mean(values)), "standard_error": float(np.std(values) / np.sqrt(len(values)))}
 
 
+# What the peer writes into its --out directory for the VAE: its test bounds, samples and budget.
+PEER_RESULT = "vae_c1_torch.npz"
+
+
 def run_peer(settings, seed, steps, out_dir):
+    """The peer's record for `seed`: read from `out_dir` when it trained there already, else trained now."""
+    saved = os.path.join(out_dir, PEER_RESULT)
+    if os.path.exists(saved):
+        with np.load(saved) as record:
+            if int(record["steps"]) == steps:
+                return {name: record[name].item() for name in record.files if record[name].ndim == 0}
     command = [
         settings.peer_python, settings.peer_script, "--model", "vae", "--train_steps", str(steps),
         "--out", out_dir, "--seed", str(seed), "--batch_size", str(settings.batch_size),

@@ -175,3 +175,14 @@ def test_peer_elbo_reads_the_peers_json_line_and_names_its_failure(tmp_path):
     script.write_text('import sys\nsys.exit("no torch here")\n')
     with pytest.raises(SystemExit, match="the peer failed: no torch here"):
         peer_elbo.run_peer(settings, 0, 10, str(tmp_path))
+
+
+def test_peer_elbo_reuses_the_peers_saved_run_of_the_same_budget(tmp_path):
+    script = tmp_path / "peer.py"
+    script.write_text('import sys\nsys.exit("trained again")\n')
+    settings = types.SimpleNamespace(peer_python=sys.executable, peer_script=str(script), batch_size=64)
+    np.savez(tmp_path / peer_elbo.PEER_RESULT, test_elbo=-243.0, test_kl=14.0, steps=10, samples=np.zeros((2, 2)))
+    record = peer_elbo.run_peer(settings, 0, 10, str(tmp_path))
+    assert record["test_elbo"] == -243.0 and record["test_kl"] == 14.0 and "samples" not in record
+    with pytest.raises(SystemExit, match="trained again"):  # Another budget: trained again.
+        peer_elbo.run_peer(settings, 0, 20, str(tmp_path))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gen.networks import dcgan, matmul_conv, normalization
+from keras_gen.networks import convolutional, dcgan, matmul_conv, normalization
 from keras_gen.training import distribute
 
 
@@ -174,3 +174,29 @@ def test_report_decoder_goes_to_twice_the_image_size_and_back(image_size):
     assert decoder.get_layer("logits").strides == (2, 2) and decoder.output.shape[1:] == (image_size, image_size, 3)
     compact = convolutional.deconv_decoder((image_size, image_size, 3), 5, base_filters=4)
     assert compact.output.shape[1:] == (image_size, image_size, 3) and compact.get_layer("logits").strides == (1, 1)
+
+
+def test_the_conv_vae_starts_from_pytorchs_default_initialisation():
+    # Every weight and bias of U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's fan-in: in_features,
+    # k*k*in_channels for a convolution, k*k*out_channels for a transposed one.
+    keras.utils.set_random_seed(0)
+    encoder = convolutional.conv_encoder((32, 32, 1), 100)
+    decoder = convolutional.deconv_decoder((32, 32, 1), 100, stack="report")
+    checked = 0
+    for layer in [*encoder.layers, *decoder.layers]:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            fan_in = 9 * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            fan_in = 9 * layer.kernel.shape[-2]
+        elif isinstance(layer, keras.layers.Dense):
+            fan_in = layer.kernel.shape[0]
+        else:
+            continue
+        bound = 1 / np.sqrt(fan_in)
+        for weights in layer.weights:
+            values = weights.numpy()
+            assert np.abs(values).max() <= bound * (1 + 1e-6), (layer.name, weights.name)  # float32 round-off.
+            if values.size >= 100:  # Spread over the whole interval: std bound/sqrt(3), within 10%.
+                assert abs(values.std() / (bound / np.sqrt(3)) - 1) < 0.1, (layer.name, weights.name)
+        checked += 1
+    assert checked == 4 + 1 + 2 + 1 + 5 + 1  # Convolutions, hidden, heads; projection, 5 stages, logits.

@@ -9,6 +9,7 @@ image passes through y - 1 stride-2 stages down to a 2x2 map. Filters double at 
 import keras
 
 from keras_gen import errors
+from keras_gen.networks import initializers
 from keras_gen.networks import normalization
 from keras_gen.networks import posterior
 
@@ -52,14 +53,16 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
     images = keras.Input(image_shape, name="images")
     features = images
     for stage in range(depth):
-        features = keras.layers.Conv2D(base_filters * 2**stage, 3, strides=2, padding="same", use_bias=False)(features)
+        features = keras.layers.Conv2D(
+            base_filters * 2**stage, 3, strides=2, padding="same", use_bias=False, **initializers.conv(features, 3)
+        )(features)
         features = batch_norm()(features)
         features = keras.layers.LeakyReLU(0.2)(features)
     features = keras.layers.Flatten()(features)  # (batch, 2 * 2 * base_filters * 2^(depth-1))
     # Hidden width as in the report: 128 at 16x16, 256 at 32x32 for 32 base filters.
-    hidden = keras.layers.Dense(base_filters * image_shape[0] // 4)(features)
+    hidden = keras.layers.Dense(base_filters * image_shape[0] // 4, **initializers.dense(features))(features)
     hidden = keras.layers.LeakyReLU(0.2)(hidden)
-    return keras.Model(images, posterior.gaussian_head(hidden, latent_dim), name=name)
+    return keras.Model(images, posterior.gaussian_head(hidden, latent_dim, initializers.dense(hidden)), name=name)
 
 
 DECODER_STACKS = ("compact", "report")
@@ -84,7 +87,7 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", na
     depth = depth_for_image_size(image_shape[0])
     top_filters = base_filters * 2**depth
     latents = keras.Input((latent_dim,), name="latents")
-    features = keras.layers.Dense(2 * 2 * top_filters)(latents)
+    features = keras.layers.Dense(2 * 2 * top_filters, **initializers.dense(latents))(latents)
     if stack == "compact":
         features = keras.layers.ReLU()(features)
     features = keras.layers.Reshape((2, 2, top_filters))(features)
@@ -92,12 +95,15 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", na
     if stack == "report":
         filters.append(base_filters)
     for stage_filters in filters:
-        features = keras.layers.Conv2DTranspose(stage_filters, 3, strides=2, padding="same", use_bias=False)(features)
+        features = keras.layers.Conv2DTranspose(
+            stage_filters, 3, strides=2, padding="same", use_bias=False, **initializers.conv_transpose(stage_filters, 3)
+        )(features)
         features = batch_norm()(features)
         features = keras.layers.ReLU()(features)
     strides = 2 if stack == "report" else 1
     # float32 under a mixed-precision policy too (training.precision): the likelihood reads these.
-    logits = keras.layers.Conv2D(image_shape[-1], 3, strides=strides, padding="same", name="logits", dtype="float32")(
-        features
-    )
+    logits = keras.layers.Conv2D(
+        image_shape[-1], 3, strides=strides, padding="same", name="logits", dtype="float32",
+        **initializers.conv(features, 3),
+    )(features)  # fmt: skip
     return keras.Model(latents, logits, name=name)
