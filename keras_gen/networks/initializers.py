@@ -2,10 +2,11 @@
 
 torch.nn.Linear, Conv2d and ConvTranspose2d start from kaiming_uniform(a=sqrt(5)): weights from
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)), biases from the same interval. Keras starts from Glorot-uniform
-weights and zero biases. Trained side by side with the PyTorch peer at issue 12's budget, the conv
-VAE's test negative ELBO was 1-2 nats worse from Keras' start than from PyTorch's (BENCHMARKS.md,
-"The conv VAE beside the PyTorch peer"): Glorot draws the posterior heads' and the hidden layer's
-weights about twice as large, and the output convolution's 2.4 times.
+weights and zero biases: it draws the posterior heads' and the hidden layer's weights about twice
+as large, and the output convolution's 2.4 times. The conv VAE starts as the PyTorch peer's does,
+so that the two compare like for like; at issue 12's budget, runs from PyTorch's start reached a
+test negative ELBO about a nat better than from Keras', within the spread between runs
+(BENCHMARKS.md, "The conv VAE beside the PyTorch peer").
 
 fan_in is PyTorch's: in_features for a dense layer, k*k*in_channels for a convolution, and (its
 quirk, which Keras' own fan-in rule shares) k*k*out_channels for a transposed convolution.
