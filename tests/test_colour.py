@@ -79,7 +79,10 @@ def test_vae_trains_evaluates_and_explores_on_the_real_cifar10_subset(tmp_path, 
     assert status == 0, lines
     likelihood = json.loads(main_in_process.stdout)["likelihood"]
     # Continuous Bernoulli over 32*32*3 pixels: a finite value per image, and IWAE no worse than the ELBO.
-    assert np.isfinite(likelihood["neg_elbo"]) and likelihood["iwae_nll"] <= likelihood["neg_elbo"] + 1e-3
+    # The ELBO's KL is in closed form while the IWAE samples log q/p, so at k = 2 the IWAE may lie above
+    # the ELBO by Monte Carlo noise (0.008 nats at 17,054 was seen): the margin is relative, not one ulp.
+    assert np.isfinite(likelihood["neg_elbo"])
+    assert likelihood["iwae_nll"] <= likelihood["neg_elbo"] * (1 + 1e-5) + 1e-2, likelihood
 
     status, lines = main_in_process("--mode=explore", "--study=interpolate", *common)
     assert status == 0, lines
