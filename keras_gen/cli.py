@@ -190,6 +190,12 @@ flags.DEFINE_float(
     "evaluation, studies and exports then use (0 or unset: none; 0.999 in the gan_best presets).",
     lower_bound=0.0,
 )
+flags.DEFINE_bool(
+    "conditional",
+    _DEFAULTS.conditional,
+    "GAN/WGAN: class-conditional, trained on the dataset's labels; samples are drawn for a class "
+    "(the generator embeds the label, the critic projects it: Miyato & Koyama, 2018).",
+)
 flags.DEFINE_float(
     "critic_learning_rate",
     _DEFAULTS.critic_learning_rate,

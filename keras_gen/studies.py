@@ -10,6 +10,10 @@
 - manifold: decodes over a grid of z through the prior's inverse CDF.         (2-latent models)
 - scatter: posterior means of the test images coloured by class; PCA to 2-D beyond 2 latents.
                                                                               (encoder models)
+- classes: rows are classes, columns latents: each column keeps its latent and changes only the
+  class.                                                                      (conditional models)
+- class_interpolate: one latent per row, decoded along the straight line between two classes'
+  label embeddings (a row per pair of classes).                               (conditional GAN/WGAN)
 Every study writes RUN/explore/<study>.png and the same image to TensorBoard (RUN/logs/explore).
 """
 
@@ -19,11 +23,11 @@ import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen import plotting
-from keras_gen.data import datasets
 from keras_gen.runs import layout
 from keras_gen.runs import reopen
 
-STUDIES = ("reconstruct", "traverse", "interpolate", "manifold", "scatter")
+STUDIES = ("reconstruct", "traverse", "interpolate", "manifold", "scatter", "classes", "class_interpolate")
+CLASS_COLUMNS = 10
 TRAVERSE_EPSILONS = tuple(range(-5, 5))
 INTERPOLATION_STEPS = 10
 RECONSTRUCT_COLUMNS = 10
@@ -59,6 +63,27 @@ def interpolate(model, start, end, num_steps=INTERPOLATION_STEPS, end_images=Non
     fade = weights[:, :, np.newaxis, np.newaxis]
     crossfade = (1.0 - fade) * end_images[0] + fade * end_images[1]
     return latent_path, crossfade
+
+
+def classes(model, latents):
+    """Images (num_classes, len(latents), size, size, channels): row y renders every latent as class y."""
+    latents = np.asarray(latents, np.float32)
+    rows = model.num_classes
+    labels = np.repeat(np.arange(rows, dtype=np.int32), len(latents))
+    images = np.asarray(model.decode_to_images(np.tile(latents, (rows, 1)), labels))
+    return images.reshape((rows, len(latents)) + images.shape[1:])
+
+
+def class_interpolate(model, latents, pairs, num_steps=INTERPOLATION_STEPS):
+    """Images (len(pairs), num_steps, ...): row i decodes latents[i] along the line between the
+    embeddings of classes pairs[i][0] and pairs[i][1] (weights 0 .. 1)."""
+    table = model.class_embeddings()
+    weights = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)[:, np.newaxis]
+    rows = []
+    for latent, (first, second) in zip(np.asarray(latents, np.float32), pairs):
+        path = (1.0 - weights) * table[first] + weights * table[second]
+        rows.append(np.asarray(model.decode_embedded(np.repeat(latent[np.newaxis], num_steps, axis=0), path)))
+    return np.stack(rows)
 
 
 def reconstruct(model, images, epsilons):
@@ -112,6 +137,18 @@ def project_2d(points):
 def _needs_encoder(model, study):
     if not hasattr(model, "encode"):
         raise errors.UserError(f"--study={study} needs a model with an encoder (a VAE); this run's model has none")
+
+
+def _needs_classes(model, study, run):
+    if not getattr(model, "num_classes", 0):
+        raise errors.UserError(
+            f"--study={study} needs a class-conditional model; {run.directory} was trained without --conditional"
+        )
+
+
+def _class_names(run):
+    """The names of the run's classes, as its config.json recorded them."""
+    return run.record.get("class_names") or [str(label) for label in range(run.model.num_classes)]
 
 
 def _first_images(run, count):
@@ -224,10 +261,36 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         plotting.scatter_by_class(
             data,
             split.labels,
-            datasets.DATASETS.lookup(config.dataset).class_names,
+            split.class_names,
             path,
             axes_names=axes_names,
             title=f"{title}\n{what} of {len(data)} test images",
+        )
+    elif study == "classes":
+        _needs_classes(model, study, run)
+        data = classes(model, rng.standard_normal((CLASS_COLUMNS, model.latent_dim)))
+        plotting.save_labelled_grid(
+            data,
+            path,
+            row_labels=_class_names(run),
+            column_labels=[str(column + 1) for column in range(CLASS_COLUMNS)],
+            xlabel="latent z drawn from the prior (one per column, the same down the column)",
+            title=f"{title}\neach latent rendered as every class",
+        )
+    elif study == "class_interpolate":
+        _needs_classes(model, study, run)
+        names = _class_names(run)
+        # Neighbouring classes, and as many rows as there are classes (at most 10).
+        pairs = [(row % model.num_classes, (row + 1) % model.num_classes) for row in range(min(model.num_classes, 10))]
+        data = class_interpolate(model, rng.standard_normal((len(pairs), model.latent_dim)), pairs)
+        weights = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)
+        plotting.save_labelled_grid(
+            data,
+            path,
+            row_labels=[f"{names[first]} → {names[second]}" for first, second in pairs],
+            column_labels=[f"{w:.2f}" for w in weights],
+            xlabel="interpolation weight between the two classes' label embeddings (one latent per row)",
+            title=f"{title}\none latent decoded between two classes",
         )
     else:
         raise errors.UserError(f"--study={study}; expected one of {', '.join(STUDIES)}")

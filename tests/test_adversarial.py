@@ -37,8 +37,8 @@ def recording_critic_steps(model):
     calls = []
     original_step, original_clip = model.critic_step, getattr(model, "clip_critic_weights", None)
 
-    def critic_step(real_images, fake_images):
-        result = original_step(real_images, fake_images)
+    def critic_step(real_images, fake_images, labels=None):
+        result = original_step(real_images, fake_images, labels)
         calls.append([np.asarray(real_images), largest_critic_weight(model)])
         return result
 
@@ -118,9 +118,9 @@ def test_gan_generator_update_reuses_the_last_fakes_and_wgan_draws_fresh_ones(na
     model = tiny(name, run_eagerly=True, critic_steps=steps)
     generated, scored = [], []
     generate, critic_step, generator_step = model.generate, model.critic_step, model.generator_step
-    model.generate = lambda *args: generated.append(generate(*args)) or generated[-1]
-    model.critic_step = lambda real, fake: scored.append(fake) or critic_step(real, fake)
-    model.generator_step = lambda tape, fake: scored.append(fake) or generator_step(tape, fake)
+    model.generate = lambda *args, **kwargs: generated.append(generate(*args, **kwargs)) or generated[-1]
+    model.critic_step = lambda real, fake, labels: scored.append(fake) or critic_step(real, fake, labels)
+    model.generator_step = lambda tape, fake, labels: scored.append(fake) or generator_step(tape, fake, labels)
     model.train_on_batch(step_batch(steps))
     assert len(generated) == generations and len(scored) == steps + 1
     reused = np.array_equal(np.asarray(scored[-1]), np.asarray(scored[-2]))

@@ -113,11 +113,14 @@ class LoadedSplit:
         images: uint8 array (num_images, image_size, image_size, channels).
         labels: int64 array (num_images,), or None.
         source: where the data came from, for logs and run records.
+        class_names: the names of labels 0, 1, ...: the dataset's own (Fashion-MNIST's garments), or
+            an image folder's sub-folders; None where nothing names them.
     """
 
     images: np.ndarray
     labels: np.ndarray | None
     source: str
+    class_names: tuple | None = None
 
 
 def _looks_like_tfds_dir(path, tfds_name):
@@ -222,5 +225,6 @@ def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, down
         if len(split.images) == 0:
             raise errors.UserError(f"the {split_name} split of {name!r} from {source} holds no images")
         images = readers.fit_to_size(split.images, image_size)
-        loaded[split_name] = LoadedSplit(images, split.labels, f"{source} [{split_name}]")
+        names = getattr(split, "class_names", None) or (spec.class_names if split.labels is not None else None)
+        loaded[split_name] = LoadedSplit(images, split.labels, f"{source} [{split_name}]", names)
     return loaded

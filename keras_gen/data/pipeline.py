@@ -9,6 +9,7 @@ same order and the same pixel noise whether the run went straight through or res
 resumed run reaches the same end state.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from keras_gen import errors
@@ -70,9 +71,12 @@ def steps_per_epoch(num_images, batch_size, max_steps=None, batches_per_step=Non
 
 def train_dataset(
     images, batch_size, value_range, pixel_noise, seed, initial_epoch, epochs, steps, batches_per_step=None,
-    initial_step=0,
+    initial_step=0, labels=None,
 ):  # fmt: skip
     """Batches for epochs [initial_epoch, epochs), `steps` steps each; the first epoch from `initial_step`.
+
+    With `labels` (int, one per image) every element is (images, labels), the labels in the images'
+    order: what a class-conditional model trains on.
 
     With `batches_per_step` = n, every element holds n fresh batches as one batch of n x batch_size
     images, batch first: image i * n + s belongs to batch s (what a WGAN step with n critic updates
@@ -84,6 +88,7 @@ def train_dataset(
     steps it already did; the others keep their images and pixel noise, as in a straight run.
     """
     images = tf.convert_to_tensor(images)
+    labels = None if labels is None else tf.constant(_checked_labels(labels, len(images)))
     num_images = int(images.shape[0])
     seed = tf.constant(seed, tf.int64) % (2**31 - 1)
     per_step = batches_per_step or 1
@@ -107,11 +112,15 @@ def train_dataset(
             .enumerate()
             .skip(skipped)
             .map(
-                lambda step, batch_indices: to_model_range(
-                    tf.gather(images, batch_indices),
-                    value_range,
-                    pixel_noise,
-                    seed=_seed(seed + _NOISE_STREAM, epoch * 1_000_003 + step),
+                lambda step, batch_indices: _with_labels(
+                    to_model_range(
+                        tf.gather(images, batch_indices),
+                        value_range,
+                        pixel_noise,
+                        seed=_seed(seed + _NOISE_STREAM, epoch * 1_000_003 + step),
+                    ),
+                    labels,
+                    batch_indices,
                 ),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
@@ -120,6 +129,18 @@ def train_dataset(
 
     epochs_dataset = tf.data.Dataset.range(initial_epoch, epochs)
     return _shard_by_data(epochs_dataset.flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE))
+
+
+def _with_labels(batch, labels, indices):
+    return batch if labels is None else (batch, tf.gather(labels, indices))
+
+
+def _checked_labels(labels, num_images):
+    """The labels as int32, one per image."""
+    labels = np.asarray(labels)
+    if labels.shape != (num_images,):
+        raise ValueError(f"labels of shape {labels.shape} for {num_images} images; expected one per image")
+    return labels.astype(np.int32)
 
 
 def _shard_by_data(dataset):
@@ -131,16 +152,24 @@ def _shard_by_data(dataset):
     return dataset.with_options(options)
 
 
-def eval_dataset(images, batch_size, value_range, pixel_noise, seed=0, max_steps=None):
+def eval_dataset(images, batch_size, value_range, pixel_noise, seed=0, max_steps=None, labels=None):
     """Batches of the whole split in order; pixel noise, if any, is fixed by `seed`.
 
     The last batch may be partial so every image counts; `max_steps` caps the number of batches.
+    With `labels`, elements are (images, labels).
     """
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(images)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((images, _checked_labels(labels, len(images))))
+    dataset = dataset.batch(batch_size)
     if max_steps:
         dataset = dataset.take(max_steps)
-    dataset = dataset.enumerate().map(
-        lambda step, batch: to_model_range(batch, value_range, pixel_noise, seed=_seed(seed + _TEST_STREAM, step)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+
+    def convert(step, batch):
+        pixels = batch if labels is None else batch[0]
+        pixels = to_model_range(pixels, value_range, pixel_noise, seed=_seed(seed + _TEST_STREAM, step))
+        return pixels if labels is None else (pixels, batch[1])
+
+    dataset = dataset.enumerate().map(convert, num_parallel_calls=tf.data.AUTOTUNE)
     return _shard_by_data(dataset.cache().prefetch(tf.data.AUTOTUNE))

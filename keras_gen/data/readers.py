@@ -22,7 +22,8 @@ import numpy as np
 
 from keras_gen import errors
 
-Split = collections.namedtuple("Split", ["images", "labels"])
+# class_names: the names of labels 0, 1, ... where the files name them (an image folder's sub-folders).
+Split = collections.namedtuple("Split", ["images", "labels", "class_names"], defaults=(None,))
 
 # Fraction held out as the test split when the files do not come split; fixed so that the same
 # files always give the same split.
@@ -268,19 +269,34 @@ def _read_images(directory, image_size):
         [np.repeat(image, channels, axis=-1) if image.shape[-1] < channels else image for image in images]
     )
     class_dirs = [os.path.relpath(os.path.dirname(path), directory).split(os.sep)[0] for path in paths]
-    labels = None
-    if "." not in class_dirs:
-        class_names = sorted(set(class_dirs))
-        labels = np.array([class_names.index(name) for name in class_dirs], dtype=np.int64)
-    return Split(images, labels)
+    if "." in class_dirs:
+        return Split(images, None)
+    return _labelled_by_folder(images, class_dirs, sorted(set(class_dirs)))
+
+
+def _labelled_by_folder(images, class_dirs, class_names):
+    index = {name: label for label, name in enumerate(class_names)}
+    return Split(images, np.array([index[name] for name in class_dirs], dtype=np.int64), tuple(class_names))
 
 
 def read_image_folder(directory, image_size):
     """Reads a folder of images; `train/` and `test/` sub-folders, if both exist, are the splits."""
     if all(os.path.isdir(os.path.join(directory, split)) for split in ("train", "test")):
-        return {split: _read_images(os.path.join(directory, split), image_size) for split in ("train", "test")}
+        splits = {split: _read_images(os.path.join(directory, split), image_size) for split in ("train", "test")}
+        train, test = splits["train"], splits["test"]
+        if train.class_names and test.class_names and train.class_names != test.class_names:
+            # Label i must be one class in both splits: number them over the union of both sets of folders.
+            names = sorted(set(train.class_names) | set(test.class_names))
+            splits = {
+                split: _labelled_by_folder(value.images, [value.class_names[label] for label in value.labels], names)
+                for split, value in splits.items()
+            }
+        return splits
     split = _read_images(directory, image_size)
-    return split_train_test(split.images, split.labels)
+    return {
+        name: part._replace(class_names=split.class_names)
+        for name, part in split_train_test(split.images, split.labels).items()
+    }
 
 
 def describe_formats():

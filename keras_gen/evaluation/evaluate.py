@@ -32,20 +32,48 @@ METRICS = records.EVALUATION_GROUPS
 def generate(model, num_samples, seed=0, batch_size=500, decode=None):
     """`num_samples` images in [0, 1] decoded from latents drawn from the prior with `seed`.
 
-    `decode`: latents -> images; default the model's `decode_to_images` (a GAN's EMA when it keeps one).
+    `decode`: (latents[, labels]) -> images; default the model's `decode_to_images` (a GAN's EMA when
+    it keeps one). A class-conditional model draws sample i as class `sample_labels(...)[i]`.
     """
     decode = decode or model.decode_to_images
     latents = np.random.default_rng(seed).standard_normal((num_samples, model.latent_dim)).astype(np.float32)
-    return np.concatenate(
-        [
-            np.asarray(decode(latents[start : start + batch_size]))
-            for start in range(0, num_samples, batch_size)
-        ]
-    )
+    labels = sample_labels(model, num_samples)
+    rows = [slice(start, start + batch_size) for start in range(0, num_samples, batch_size)]
+    if labels is None:
+        return np.concatenate([np.asarray(decode(latents[part])) for part in rows])
+    return np.concatenate([np.asarray(decode(latents[part], labels[part])) for part in rows])
 
 
-def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0):
-    """Metrics of generated samples and of the real training images, each against the test images."""
+def sample_labels(model, num_samples):
+    """The classes `generate` draws a conditional model's samples for (each class equally often); None otherwise."""
+    classes = getattr(model, "num_classes", 0)
+    return np.arange(num_samples) % classes if classes else None
+
+
+def conditional_metrics(model, real, real_labels, fake, class_names=None):
+    """Conditional accuracy and the FID within each class of samples from `generate`.
+
+    Args:
+        real, fake: (features, probabilities) of the real images and of `generate`'s samples.
+        real_labels: the real images' classes.
+    """
+    fake_labels = sample_labels(model, len(fake[0]))
+    by_class = sample_quality.fid_by_class(real[0], real_labels, fake[0], fake_labels, model.num_classes)
+    names = class_names or [str(label) for label in range(model.num_classes)]
+    measured = [value for value in by_class if value is not None]
+    return {
+        "conditional_accuracy": sample_quality.conditional_accuracy(fake[1], fake_labels),
+        "fid_within_class_mean": float(np.mean(measured)) if measured else None,
+        "fid_by_class": dict(zip(names, by_class)),
+    }
+
+
+def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0, class_names=None):
+    """Metrics of generated samples and of the real training images, each against the test images.
+
+    A class-conditional model's samples are drawn for every class equally often, and its record adds
+    conditional_metrics (what it adds is the same for the real training images: the floor).
+    """
     test = splits["test"].images[:num_samples].astype(np.float32) / 255.0
     train = splits["train"].images[:num_samples].astype(np.float32) / 255.0
     real = feature_net.extract(test)
@@ -54,7 +82,16 @@ def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0):
         "num_real": int(len(test)),
         "num_generated": int(len(test)),
     }
-    result.update(sample_quality.compare(real, feature_net.extract(generate(model, len(test), seed)), seed=seed))
+    fake = feature_net.extract(generate(model, len(test), seed))
+    result.update(sample_quality.compare(real, fake, seed=seed))
+    if getattr(model, "num_classes", 0):
+        test_labels = splits["test"].labels[: len(test)]
+        result.update(conditional_metrics(model, real, test_labels, fake, class_names))
+        if feature_net.identity.get("kind") == "classifier":
+            # The classifier's accuracy on the real test images: about what a perfect conditional model reaches.
+            result["real_test_accuracy"] = sample_quality.conditional_accuracy(real[1], test_labels)
+        else:  # Inception's probabilities are over ImageNet's classes, not the dataset's.
+            del result["conditional_accuracy"]
     result["real_train_vs_test"] = sample_quality.compare(real, feature_net.extract(train), seed=seed)
     return result
 
@@ -151,7 +188,9 @@ def evaluate_run(
                 f"{key} {str(value)[:12] if key == 'sha256' else value}" for key, value in feature_net.identity.items()
             )
             print(f"Sample quality of {count} samples against as many test images; features of {described}")
-        record["sample_quality"] = sample_quality_metrics(run.model, splits, feature_net, num_samples, seed)
+        record["sample_quality"] = sample_quality_metrics(
+            run.model, splits, feature_net, num_samples, seed, run.record.get("class_names")
+        )
         record["sample_quality"]["evaluated_at"] = evaluated_at
     io_utils.write_json(layout.path(run_dir, layout.EVALUATION), record)
     return record

@@ -8,6 +8,8 @@
   softmax, mean and standard deviation over splits.
 - Precision and recall (Kynkäänniemi et al., 2019): the share of generated samples inside the real
   features' k-NN balls, and of real samples inside the generated ones'.
+- For class-conditional models: conditional accuracy (the share of samples drawn for class y that
+  the classifier labels y) and the FID within each class (samples of y against real images of y).
 
 Numbers are comparable only between runs measured with the same feature network.
 """
@@ -91,6 +93,25 @@ def inception_score(probabilities, splits=10):
         kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(axis=1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def conditional_accuracy(probabilities, labels):
+    """The share of samples whose most probable class (num, classes) is the one they were drawn for."""
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    if len(probabilities) != len(labels) or not len(labels):
+        raise ValueError(f"{len(probabilities)} predictions for {len(labels)} labels; expected one per label")
+    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+
+def fid_by_class(real_features, real_labels, fake_features, fake_labels, num_classes):
+    """[FID of class y's samples against class y's real images, for y = 0 .. num_classes - 1];
+    None for a class with fewer than 2 images on either side (a covariance needs two)."""
+    real_labels, fake_labels = np.asarray(real_labels), np.asarray(fake_labels)
+    values = []
+    for label in range(num_classes):
+        real, fake = real_features[real_labels == label], fake_features[fake_labels == label]
+        values.append(fid(real, fake) if min(len(real), len(fake)) >= 2 else None)
+    return values
 
 
 def _squared_distances(a, b):

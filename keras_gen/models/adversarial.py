@@ -10,6 +10,7 @@ from keras_gen import losses
 from keras_gen.models import base
 from keras_gen.models import ema
 from keras_gen.networks import augment
+from keras_gen.networks import dcgan
 
 
 class AdversarialModel(base.GenerativeModel):
@@ -34,21 +35,35 @@ class AdversarialModel(base.GenerativeModel):
     - `diffaugment` puts real and fake images through the same random differentiable augmentations
       before the critic, in the critic's updates and the generator's (networks.augment).
 
+    With `num_classes` the model is class-conditional (Mirza & Osindero, 2014): both networks take
+    the labels as a second input (networks.dcgan), the data come as (images, labels), and every fake
+    of a step is generated for the labels of the real images it is compared with, so the classes
+    are drawn as often as the data hold them. Sampling without labels cycles through the classes.
+
     Args:
         generator: keras.Model z (batch, latent_dim) -> images in [-1, 1].
         critic: keras.Model images -> scores (batch, 1).
         critic_steps: critic (discriminator) updates per generator update.
         ema_decay: decay of the generator's weight average (0: none).
         diffaugment: augmentations of networks.augment.POLICIES, a tuple or comma-separated.
+        num_classes: classes of a conditional model, 0 for an unconditional one.
         seed: seed of the latents drawn during training.
     """
 
     value_range = "symmetric"
     networks = ("generator", "critic")
 
-    def __init__(self, generator, critic, critic_steps=1, ema_decay=0.0, diffaugment=(), seed=None, **kwargs):
-        latent_dim = kwargs.pop("latent_dim", generator.input_shape[-1])
+    def __init__(
+        self, generator, critic, critic_steps=1, ema_decay=0.0, diffaugment=(), num_classes=0, seed=None, **kwargs
+    ):
+        latent_dim = kwargs.pop("latent_dim", generator.inputs[0].shape[-1])
         super().__init__(latent_dim=latent_dim, seed=seed, **kwargs)
+        for network in (generator, critic):
+            if len(network.inputs) != (2 if num_classes else 1):
+                raise ValueError(
+                    f"num_classes={num_classes} but the {network.name} takes {len(network.inputs)} input(s); "
+                    "expected [data, labels] for a conditional model, one input otherwise"
+                )
         if critic_steps < 1:
             raise ValueError(f"critic_steps {critic_steps}; expected at least 1")
         if not 0.0 <= ema_decay < 1.0:
@@ -56,6 +71,7 @@ class AdversarialModel(base.GenerativeModel):
         self.generator = generator
         self.critic = critic
         self.critic_steps = int(critic_steps)
+        self.num_classes = int(num_classes)
         self.ema_decay = float(ema_decay)
         self.diffaugment = augment.parse_policy(
             diffaugment if isinstance(diffaugment, str) else ",".join(diffaugment)
@@ -97,24 +113,65 @@ class AdversarialModel(base.GenerativeModel):
         """The generator samples come from: the weight average when there is one, else the trained weights."""
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def decode_to_images(self, latents):
-        return (self.sampling_generator(latents, training=False) + 1.0) / 2.0
+    def decode_to_images(self, latents, labels=None):
+        """Images in [0, 1] for latents; a conditional model draws row i as class labels[i] (default: i mod classes)."""
+        return (self.sampling_generator(self.generator_inputs(latents, labels), training=False) + 1.0) / 2.0
 
     def refresh_sampling_statistics(self):
         """The weight average's batch norm statistics, measured on the average (models.ema)."""
         if self.ema_generator is not None:
-            ema.standing_statistics(self.ema_generator, self.latent_dim)
+            ema.standing_statistics(self.ema_generator, self.latent_dim, num_classes=self.num_classes)
 
-    def decode_with_raw_weights(self, latents):
+    def decode_with_raw_weights(self, latents, labels=None):
         """Images in [0, 1] from the trained generator itself, whether or not samples come from an average."""
-        return (self.generator(latents, training=False) + 1.0) / 2.0
+        return (self.generator(self.generator_inputs(latents, labels), training=False) + 1.0) / 2.0
 
-    def call(self, latents, training=False):
-        return self.generator(latents, training=training)
+    def call(self, inputs, training=False):
+        """G(z), or for a conditional model G(z, y) of inputs [latents, labels] (or latents alone: cycled classes)."""
+        if self.num_classes and isinstance(inputs, (list, tuple)):
+            return self.generator(self.generator_inputs(*inputs), training=training)
+        return self.generator(self.generator_inputs(inputs), training=training)
+
+    def class_embeddings(self):
+        """(num_classes, dim): the label embedding of the generator samples come from."""
+        return self.sampling_generator.get_layer(dcgan.CLASS_EMBEDDING).embeddings.numpy()
+
+    def decode_embedded(self, latents, embeddings):
+        """Images in [0, 1] for latents with any label embeddings (batch, dim), such as points between two classes'."""
+        generator = self.sampling_generator
+        embedding = generator.get_layer(dcgan.CLASS_EMBEDDING)
+        from_embeddings = keras.Model([generator.inputs[0], embedding.output], generator.output)
+        inputs = [tf.convert_to_tensor(latents, tf.float32), tf.convert_to_tensor(embeddings, tf.float32)]
+        return (from_embeddings(inputs, training=False) + 1.0) / 2.0
+
+    def generator_inputs(self, latents, labels=None):
+        """What the generator takes: the latents, with their labels if the model is conditional."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("labels given to an unconditional model; train it with --conditional")
+            return latents
+        latents = tf.convert_to_tensor(latents, tf.float32)  # Keras refuses a mix of arrays and tensors.
+        if labels is None:
+            labels = cycled_labels(tf.shape(latents)[0], self.num_classes)
+        return [latents, tf.cast(labels, tf.int32)]
+
+    def critic_inputs(self, images, labels=None):
+        """What the critic takes: the images, with their labels if the model is conditional."""
+        return [images, tf.cast(labels, tf.int32)] if self.num_classes else images
+
+    def labels_of(self, data):
+        """The labels of a batch for a conditional model (None for an unconditional one)."""
+        if not self.num_classes:
+            return None
+        labels = keras.utils.unpack_x_y_sample_weight(data)[1]
+        if labels is None:
+            raise ValueError("a conditional model trains on (images, labels) batches; these have no labels")
+        return tf.cast(tf.reshape(labels, (-1,)), tf.int32)
 
     # Each algorithm's two losses, per example.
-    def critic_loss(self, real_images, fake_images, real_scores, fake_scores):
-        """(per-example critic loss, {metric name: per-example value} to log beside it)."""
+    def critic_loss(self, real_images, fake_images, real_scores, fake_scores, labels=None):
+        """(per-example critic loss, {metric name: per-example value} to log beside it); `labels` of both
+        batches, for a conditional model."""
         raise NotImplementedError
 
     def generator_loss(self, fake_scores):
@@ -125,18 +182,24 @@ class AdversarialModel(base.GenerativeModel):
         return self.normal_noise((batch_size, self.latent_dim))
 
     def critic_batches(self, images):
-        """(batch, critic_steps, size, size, channels): the real batch of each critic update, batch first."""
+        """(batch, critic_steps, ...): the real batch (or labels) of each critic update, batch first."""
         usable = tf.shape(images)[0] // self.critic_steps * self.critic_steps
         return tf.reshape(images[:usable], (-1, self.critic_steps) + tuple(images.shape[1:]))
 
-    def generate(self, batch_size, tape=None):
-        """Fakes G(z) for fresh latents, (batch_size, size, size, channels) in [-1, 1].
+    def step_batches(self, data):
+        """(real batches (batch, k, ...), their labels (batch, k) or None): what a train step's k updates use."""
+        labels = self.labels_of(data)
+        return self.critic_batches(self.images_of(data)), None if labels is None else self.critic_batches(labels)
+
+    def generate(self, batch_size, tape=None, labels=None):
+        """Fakes G(z) for fresh latents (of `labels` for a conditional model), (batch_size, size, size,
+        channels) in [-1, 1].
 
         Their generation is recorded on `tape` when given, for the generator's gradient; otherwise
         nothing is recorded (a critic update needs the fakes, not how they were made).
         """
         with tape if tape is not None else contextlib.nullcontext():
-            return self.generator(self.sample_latents(batch_size), training=True)
+            return self.generator(self.generator_inputs(self.sample_latents(batch_size), labels), training=True)
 
     def critic_view(self, images):
         """What the critic is shown in training: the images through this step's DiffAugment draws, if any."""
@@ -144,21 +207,23 @@ class AdversarialModel(base.GenerativeModel):
             return images
         return augment.augment(images, self.diffaugment, self.uniform_noise)
 
-    def critic_step(self, real_images, fake_images):
-        """One critic update on a real and a fake batch; returns (StepValues, whether it was applied)."""
+    def critic_step(self, real_images, fake_images, labels=None):
+        """One critic update on a real and a fake batch (both of `labels`, for a conditional model);
+        returns (StepValues, whether it was applied)."""
         real_images, fake_images = self.critic_view(real_images), self.critic_view(fake_images)
         with tf.GradientTape() as tape:
-            real_scores = self.critic(real_images, training=True)
-            fake_scores = self.critic(fake_images, training=True)
-            per_example, extra = self.critic_loss(real_images, fake_images, real_scores, fake_scores)
+            real_scores = self.critic(self.critic_inputs(real_images, labels), training=True)
+            fake_scores = self.critic(self.critic_inputs(fake_images, labels), training=True)
+            per_example, extra = self.critic_loss(real_images, fake_images, real_scores, fake_scores, labels)
             loss = losses.average_over_global_batch(per_example)
         applied = self.minimize(self.critic_optimizer, tape, loss, self.critic.trainable_variables)
         return StepValues(per_example, real_scores, fake_scores, extra), applied
 
-    def generator_step(self, generator_tape, fake_images):
-        """One generator update from fakes whose generation `generator_tape` recorded; (loss, applied)."""
+    def generator_step(self, generator_tape, fake_images, labels=None):
+        """One generator update from fakes (of `labels`) whose generation `generator_tape` recorded; (loss, applied)."""
         with generator_tape:
-            per_example = self.generator_loss(self.critic(self.critic_view(fake_images), training=True))
+            scores = self.critic(self.critic_inputs(self.critic_view(fake_images), labels), training=True)
+            per_example = self.generator_loss(scores)
             loss = losses.average_over_global_batch(per_example)
         applied = self.minimize(self.generator_optimizer, generator_tape, loss, self.generator.trainable_variables)
         if self.ema_generator is not None:
@@ -166,11 +231,12 @@ class AdversarialModel(base.GenerativeModel):
         return per_example, applied
 
     def test_step(self, data):
-        real_images = self.images_of(data)
-        fake_images = self.generator(self.sample_latents(tf.shape(real_images)[0]), training=False)
-        real_scores = self.critic(real_images, training=False)
-        fake_scores = self.critic(fake_images, training=False)
-        critic_loss, extra = self.critic_loss(real_images, fake_images, real_scores, fake_scores)
+        real_images, labels = self.images_of(data), self.labels_of(data)
+        latents = self.sample_latents(tf.shape(real_images)[0])
+        fake_images = self.generator(self.generator_inputs(latents, labels), training=False)
+        real_scores = self.critic(self.critic_inputs(real_images, labels), training=False)
+        fake_scores = self.critic(self.critic_inputs(fake_images, labels), training=False)
+        critic_loss, extra = self.critic_loss(real_images, fake_images, real_scores, fake_scores, labels)
         critic = StepValues(critic_loss, real_scores, fake_scores, extra)
         return self.record_step(critic, self.generator_loss(fake_scores))
 
@@ -195,7 +261,12 @@ class AdversarialModel(base.GenerativeModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"critic_steps": self.critic_steps, "ema_decay": self.ema_decay, "diffaugment": list(self.diffaugment)}
+            {
+                "critic_steps": self.critic_steps,
+                "ema_decay": self.ema_decay,
+                "diffaugment": list(self.diffaugment),
+                "num_classes": self.num_classes,
+            }
         )
         return config
 
@@ -207,6 +278,11 @@ class StepValues(typing.NamedTuple):
     real_scores: tf.Tensor
     fake_scores: tf.Tensor
     extra: dict
+
+
+def cycled_labels(count, num_classes):
+    """Labels 0, 1, ..., num_classes - 1, 0, 1, ... for `count` rows: every class equally often."""
+    return tf.math.floormod(tf.range(count, dtype=tf.int32), num_classes)
 
 
 def not_applied(applied):

@@ -27,6 +27,8 @@ class GenerativeModel(keras.Model):
     """
 
     value_range = "unit"
+    # Classes of a class-conditional model (labels are a second input); 0: unconditional.
+    num_classes = 0
     # Constructor arguments that are Keras models; get_config/from_config (de)serialize them.
     networks = ()
     # Real batches one train_step consumes, as one batch of batches_per_step x batch images, batch
@@ -193,13 +195,18 @@ class GenerativeModel(keras.Model):
         Nothing to do unless a model keeps such state (a GAN's weight average: its batch norm statistics).
         """
 
-    def sample(self, count=16, seed=0):
+    def sample(self, count=16, seed=0, labels=None):
         """`count` images from the prior as uint8 (count, size, size, channels).
 
         The same images as the exported model's `sample` signature gives for `row_seeds(count, seed)`
         (and `keras_gen.load(...).sample(count, seed)`): the same seed, the same images, anywhere.
+        A class-conditional model draws row i as class `labels[i]` (a class index per row, or one
+        for all); without labels it cycles through the classes.
         """
-        return to_uint8(self.decode_to_images(row_latents(row_seeds(count, seed), self.latent_dim))).numpy()
+        latents = row_latents(row_seeds(count, seed), self.latent_dim)
+        if labels is None:
+            return to_uint8(self.decode_to_images(latents)).numpy()
+        return to_uint8(self.decode_to_images(latents, class_labels(labels, count, self.num_classes))).numpy()
 
     @staticmethod
     def images_of(data):
@@ -260,6 +267,18 @@ def row_normals(seeds, shape, stream=0):
         tf.convert_to_tensor(seeds, tf.int64),
         fn_output_signature=tf.TensorSpec(tuple(shape), tf.float32),
     )
+
+
+def class_labels(labels, count, num_classes):
+    """int32 (count,) class indices from one index or one per row; a one-line error for anything else."""
+    if not num_classes:
+        raise ValueError("labels given to an unconditional model; train it with --conditional to draw classes")
+    labels = np.broadcast_to(np.asarray(labels), (count,)) if np.ndim(labels) == 0 else np.asarray(labels)
+    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels {labels.tolist()}; expected one class index, or {count} of them")
+    if labels.size and not (0 <= labels.min() and labels.max() < num_classes):
+        raise ValueError(f"labels {labels.tolist()}; expected class indices from 0 to {num_classes - 1}")
+    return labels.astype(np.int32)
 
 
 def row_latents(seeds, latent_dim):

@@ -56,21 +56,27 @@ def update(average, network, decay, updates):
             averaged.assign_sub(tf.cast(rate, averaged.dtype) * (averaged - tf.cast(weight, averaged.dtype)))
 
 
-def standing_statistics(network, latent_dim, count=STANDING_LATENTS, batch_size=STANDING_BATCH, seed=STANDING_SEED):
+def standing_statistics(
+    network, latent_dim, num_classes=0, count=STANDING_LATENTS, batch_size=STANDING_BATCH, seed=STANDING_SEED
+):
     """Sets the moving mean and variance of every batch norm of `network` (a functional model of
-    latents) to the mean and variance of that layer's inputs over `count` prior latents.
+    latents, or of [latents, labels] with `num_classes`) to the mean and variance of that layer's
+    inputs over `count` prior latents (their labels cycling through the classes).
 
     Layer by layer in the network's order, each measured with the layers before it already set and
     the network in inference mode: the statistics are those the network meets when it samples.
     """
     norms = [layer for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)]
     latents = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+    labels = np.arange(count, dtype=np.int32) % max(num_classes, 1)
     for norm in norms:
         probe = keras.Model(network.input, norm.input)
         total = total_squares = 0.0
         values = 0
         for start in range(0, count, batch_size):
-            inputs = np.asarray(probe(latents[start : start + batch_size], training=False), np.float64)
+            rows = slice(start, start + batch_size)
+            given = [latents[rows], labels[rows]] if num_classes else latents[rows]
+            inputs = np.asarray(probe(given, training=False), np.float64)
             inputs = inputs.reshape(-1, inputs.shape[-1])  # Channels last: statistics per channel.
             total = total + inputs.sum(axis=0)
             total_squares = total_squares + np.square(inputs).sum(axis=0)

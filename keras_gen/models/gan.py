@@ -46,23 +46,24 @@ class GAN(adversarial.AdversarialModel):
         per step fewer, measured 1.2x faster here (BENCHMARKS.md), and the same gradient in
         expectation, the fakes being an independent draw from G either way.
         """
-        real_batches = self.critic_batches(self.images_of(data))  # (batch, k, size, size, channels)
+        real_batches, label_batches = self.step_batches(data)  # (batch, k, size, size, channels), (batch, k)
         batch_size = tf.shape(real_batches)[0]
         skipped = tf.constant(0.0)
         for step in range(self.critic_steps):  # for k steps:
             # Sample z ~ p(z) and a real batch; ascend log D(x) + log(1 - D(G(z))). The last update's
             # fakes are generated on the generator's tape, for the update that follows.
+            labels = None if label_batches is None else label_batches[:, step]
             generator_tape = tf.GradientTape() if step == self.critic_steps - 1 else None
-            fake_images = self.generate(batch_size, generator_tape)
-            critic, applied = self.critic_step(real_batches[:, step], fake_images)
+            fake_images = self.generate(batch_size, generator_tape, labels)
+            critic, applied = self.critic_step(real_batches[:, step], fake_images, labels)
             skipped += adversarial.not_applied(applied)
         # Descend the generator's loss on those fakes.
-        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images)
+        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images, labels)
         skipped += adversarial.not_applied(generator_applied)
         # The step's metrics count only if its last discriminator update and its generator update were applied.
         return self.record_step(critic, generator_loss, applied & generator_applied, skipped)
 
-    def critic_loss(self, real_images, fake_images, real_scores, fake_scores):
+    def critic_loss(self, real_images, fake_images, real_scores, fake_scores, labels=None):
         return losses.discriminator_loss(self.gan_loss, real_scores, fake_scores), {}
 
     def generator_loss(self, fake_scores):
@@ -76,21 +77,23 @@ class GAN(adversarial.AdversarialModel):
 
 def build(
     image_shape, latent_dim, base_filters=64, gan_loss="non_saturating", critic_steps=1, spectral_norm=False,
-    ema_decay=0.0, diffaugment=(), seed=None,
+    ema_decay=0.0, diffaugment=(), num_classes=0, seed=None,
 ):  # fmt: skip
     """The report's DCGAN-style GAN for images of `image_shape`; `critic_steps` is its K.
 
     `spectral_norm` makes the discriminator SNGAN's: every layer spectrally normalized and no batch
-    norm (which would rescale what the normalization bounds).
+    norm (which would rescale what the normalization bounds). `num_classes` > 0: class-conditional.
     """
     return GAN(
-        dcgan.generator(image_shape, latent_dim, base_filters),
+        dcgan.generator(image_shape, latent_dim, base_filters, num_classes=num_classes),
         dcgan.critic(
-            image_shape, base_filters, normalization="none" if spectral_norm else "batch", spectral_norm=spectral_norm
-        ),
+            image_shape, base_filters, normalization="none" if spectral_norm else "batch", spectral_norm=spectral_norm,
+            num_classes=num_classes,
+        ),  # fmt: skip
         gan_loss=gan_loss,
         critic_steps=critic_steps,
         ema_decay=ema_decay,
         diffaugment=diffaugment,
+        num_classes=num_classes,
         seed=seed,
     )

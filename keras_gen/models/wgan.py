@@ -54,27 +54,28 @@ class WGAN(adversarial.AdversarialModel):
 
     def train_step(self, data):
         """Algorithm 1 of Arjovsky et al. (2017), or of Gulrajani et al. (2017) with the gradient penalty."""
-        real_batches = self.critic_batches(self.images_of(data))  # (batch, n_critic, size, size, channels)
+        real_batches, label_batches = self.step_batches(data)  # (batch, n_critic, size, size, channels), (batch, n)
         batch_size = tf.shape(real_batches)[0]
         skipped = tf.constant(0.0)
         for step in range(self.critic_steps):  # for t = 1, ..., n_critic:
             # Sample a real batch and z ~ p(z); descend -(E f(x) - E f(G(z))) [+ lambda * penalty].
-            critic, applied = self.critic_step(real_batches[:, step], self.generate(batch_size))
+            labels = None if label_batches is None else label_batches[:, step]
+            critic, applied = self.critic_step(real_batches[:, step], self.generate(batch_size, labels=labels), labels)
             if self.weight_clip > 0:
                 self.clip_critic_weights()  # w <- clip(w, -c, c)
             skipped += adversarial.not_applied(applied)
-        # Sample a fresh z ~ p(z); descend -E f(G(z)).
+        # Sample a fresh z ~ p(z) (for the last real batch's labels); descend -E f(G(z)).
         generator_tape = tf.GradientTape()
-        fake_images = self.generate(batch_size, generator_tape)
-        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images)
+        fake_images = self.generate(batch_size, generator_tape, labels)
+        generator_loss, generator_applied = self.generator_step(generator_tape, fake_images, labels)
         skipped += adversarial.not_applied(generator_applied)
         # The step's metrics count only if its last critic update and its generator update were applied.
         return self.record_step(critic, generator_loss, applied & generator_applied, skipped)
 
-    def critic_loss(self, real_images, fake_images, real_scores, fake_scores):
+    def critic_loss(self, real_images, fake_images, real_scores, fake_scores, labels=None):
         wasserstein_loss = losses.wasserstein_critic_loss(real_scores, fake_scores)  # -(f(x) - f(G(z)))
         if self.gradient_penalty_weight > 0:
-            penalty = self.gradient_penalty(real_images, fake_images)
+            penalty = self.gradient_penalty(real_images, fake_images, labels)
         else:
             penalty = tf.zeros_like(wasserstein_loss)
         extra = {"wasserstein": -wasserstein_loss, "gradient_penalty": penalty}
@@ -83,11 +84,18 @@ class WGAN(adversarial.AdversarialModel):
     def generator_loss(self, fake_scores):
         return losses.wasserstein_generator_loss(fake_scores)
 
-    def gradient_penalty(self, real_images, fake_images):
-        """(||grad f(x_hat)|| - 1)^2 per example at x_hat = e x + (1 - e) G(z), e ~ U(0, 1) (WGAN-GP)."""
+    def gradient_penalty(self, real_images, fake_images, labels=None):
+        """(||grad f(x_hat)|| - 1)^2 per example at x_hat = e x + (1 - e) G(z), e ~ U(0, 1) (WGAN-GP).
+
+        In a conditional model a real image and its fake share a label, and so does their interpolate:
+        the penalty is of the critic of that class, the gradient taken with respect to the image alone.
+        """
         interpolation_weights = self.uniform_noise((tf.shape(real_images)[0],))
         return losses.gradient_penalty(
-            lambda images: self.critic(images, training=True), real_images, fake_images, interpolation_weights
+            lambda images: self.critic(self.critic_inputs(images, labels), training=True),
+            real_images,
+            fake_images,
+            interpolation_weights,
         )
 
     def clip_critic_weights(self):
@@ -103,7 +111,7 @@ class WGAN(adversarial.AdversarialModel):
 
 def build(
     image_shape, latent_dim, base_filters=64, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0,
-    spectral_norm=False, ema_decay=0.0, diffaugment=(), seed=None,
+    spectral_norm=False, ema_decay=0.0, diffaugment=(), num_classes=0, seed=None,
 ):  # fmt: skip
     """The WGAN of the presets: clipping, or with a gradient penalty (> 0) the penalty instead.
 
@@ -115,12 +123,15 @@ def build(
     penalised = gradient_penalty_weight > 0
     normalization = "none" if spectral_norm else "layer" if penalised else "batch"
     return WGAN(
-        dcgan.generator(image_shape, latent_dim, base_filters),
-        dcgan.critic(image_shape, base_filters, normalization=normalization, spectral_norm=spectral_norm),
+        dcgan.generator(image_shape, latent_dim, base_filters, num_classes=num_classes),
+        dcgan.critic(
+            image_shape, base_filters, normalization=normalization, spectral_norm=spectral_norm, num_classes=num_classes
+        ),
         critic_steps=critic_steps,
         weight_clip=0.0 if penalised else weight_clip,
         gradient_penalty_weight=gradient_penalty_weight,
         ema_decay=ema_decay,
         diffaugment=diffaugment,
+        num_classes=num_classes,
         seed=seed,
     )

@@ -15,6 +15,8 @@ from keras_gen.networks import matmul_conv
 from keras_gen.networks import spectral_norm as sn
 
 NORMALIZATIONS = ("batch", "layer", "none")
+# The layer of a conditional generator that embeds the labels.
+CLASS_EMBEDDING = "class_embedding"
 
 
 def stages_for_image_size(image_size):
@@ -53,11 +55,22 @@ class LatentProjection(keras.layers.Conv2DTranspose):
         return matmul_conv.finish(self, tf.reshape(outputs, (-1, height, width, filters)))
 
 
-def generator(image_shape, latent_dim, base_filters=64, name="generator"):
-    """z (batch, latent_dim) -> images in [-1, 1] (batch, size, size, channels)."""
+def generator(image_shape, latent_dim, base_filters=64, num_classes=0, name="generator"):
+    """z (batch, latent_dim) -> images in [-1, 1] (batch, size, size, channels).
+
+    With `num_classes` the generator is class-conditional: it takes [latents, labels], labels int
+    (batch,), and sees z concatenated with a learned embedding of the label (of z's size), as
+    keras-io's conditional GAN and Mirza & Osindero (2014) do; `class_embedding` names that layer,
+    whose rows the class interpolation study walks between.
+    """
     stages = stages_for_image_size(image_shape[0])
     latents = keras.Input((latent_dim,), name="latents")
-    features = keras.layers.Reshape((1, 1, latent_dim))(latents)
+    inputs, code = latents, latents
+    if num_classes:
+        labels = keras.Input((), dtype="int32", name="labels")
+        embedded = keras.layers.Embedding(num_classes, latent_dim, name=CLASS_EMBEDDING)(labels)
+        inputs, code = [latents, labels], keras.layers.Concatenate()([latents, embedded])
+    features = keras.layers.Reshape((1, 1, code.shape[-1]))(code)
     features = LatentProjection(base_filters * 2**stages, 4, strides=1, padding="valid", use_bias=False)(features)
     features = convolutional.batch_norm()(features)
     features = keras.layers.ReLU()(features)  # (batch, 4, 4, base * 2^stages)
@@ -67,10 +80,10 @@ def generator(image_shape, latent_dim, base_filters=64, name="generator"):
         features = keras.layers.ReLU()(features)
     # float32 under a mixed-precision policy too (training.precision): the losses read these.
     images = matmul_conv.DoublingConv2DTranspose(image_shape[-1], activation="tanh", dtype="float32")(features)
-    return keras.Model(latents, images, name=name)
+    return keras.Model(inputs, images, name=name)
 
 
-def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=False, name="critic"):
+def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=False, num_classes=0, name="critic"):
     """images (batch, size, size, channels) -> one unbounded score per image (batch, 1).
 
     Args:
@@ -79,6 +92,10 @@ def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=Fa
         spectral_norm: every convolution and the output layer divided by its spectral norm
             (Miyato et al., 2018), which bounds the critic's Lipschitz constant. Use it with
             normalization "none", as SNGAN does: a normalization layer rescales the features again.
+        num_classes: a class-conditional critic of [images, labels] with a projection (Miyato &
+            Koyama, 2018): score = w . phi(x) + b + embed(y) . phi(x), phi the flattened features. The
+            label only tilts the score along the features: a conditional critic that can still
+            compare every class on one scale, far better than concatenating the label to x.
     """
     conv = sn.SNConv2D if spectral_norm else keras.layers.Conv2D
     dense = sn.SNDense if spectral_norm else keras.layers.Dense
@@ -96,5 +113,12 @@ def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=Fa
         if layer is not None:
             features = layer(features)
         features = keras.layers.LeakyReLU(0.2)(features)
-    scores = dense(1, name="score", dtype="float32")(keras.layers.Flatten()(features))
-    return keras.Model(images, scores, name=name)
+    features = keras.layers.Flatten()(features)
+    scores = dense(1, name="score", dtype="float32")(features)
+    if not num_classes:
+        return keras.Model(images, scores, name=name)
+    labels = keras.Input((), dtype="int32", name="labels")
+    embedded = keras.layers.Embedding(num_classes, features.shape[-1], name="class_projection")(labels)
+    projection = keras.layers.Dot(axes=1, dtype="float32")([embedded, features])
+    scores = keras.layers.Add(dtype="float32")([scores, projection])
+    return keras.Model([images, labels], scores, name=name)

@@ -65,7 +65,10 @@ def eval_split(run, max_images=None, splits=None):
     split = (splits or load_splits(run))["test"]
     if max_images is not None:
         split = datasets.LoadedSplit(
-            split.images[:max_images], None if split.labels is None else split.labels[:max_images], split.source
+            split.images[:max_images],
+            None if split.labels is None else split.labels[:max_images],
+            split.source,
+            split.class_names,
         )
     pixel_noise = run.model.pixel_noise(datasets.DATASETS.lookup(config.dataset).binarize)
     batches = pipeline.eval_dataset(split.images, config.batch_size, run.model.value_range, pixel_noise, config.seed)

@@ -37,6 +37,9 @@ IDENTITY_FIELDS = (
     "seed",
     # A float16 run's optimizers carry a loss scale in the checkpoint; the others do not.
     "mixed_precision",
+    # Class-conditional networks take labels: another architecture.
+    "conditional",
+    "num_classes",
 )
 # Names config.json files of earlier versions used: {old name: current name}.
 RENAMED = {"z_dim": "latent_dim", "gradient_penalty": "gradient_penalty_weight"}
@@ -75,6 +78,9 @@ class TrainConfig:
     spectral_norm: bool | None = None
     diffaugment: str | None = None  # A comma-separated subset of networks.augment.POLICIES.
     ema_decay: float | None = None
+    # Class-conditional: the labels enter the networks. num_classes is the dataset's, set by the trainer.
+    conditional: bool = False
+    num_classes: int | None = None
     critic_learning_rate: float | None = None  # None: the generator's (learning_rate).
     # Sample quality (FID, KID) of quality_samples samples every quality_every epochs (0: never).
     quality_every: int = 1
@@ -159,14 +165,17 @@ def config_for_resume(config, given_fields):
     return merged, record
 
 
-def write_record(directory, config, data_source, image_shape, previous=None, resumed_at=None, changed=()):
+def write_record(
+    directory, config, data_source, image_shape, previous=None, resumed_at=None, changed=(), class_names=None
+):
     """Writes config.json; a resumed run keeps the original record, updates its config and appends
-    when it resumed and which flags it changed."""
+    when it resumed and which flags it changed. `class_names`: of a conditional model's labels 0, 1, ..."""
     record = previous or {
         "data_source": data_source,
         "image_shape": list(image_shape),
         "machine": environment.machine_description(),
         "versions": environment.library_versions(),
+        **({"class_names": list(class_names)} if class_names else {}),
     }
     record["config"] = dataclasses.asdict(config)
     if resumed_at is not None:

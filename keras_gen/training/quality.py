@@ -10,7 +10,8 @@ images. The test images' features are computed once per run and kept in the run 
 `fid`, `kid` (with `kid_std`, its spread over subsets) and `quality_seconds` go into the epoch's
 logs: metrics.csv, the curves and TensorBoard show them, and the Checkpointer keeps the checkpoint
 of the lowest FID as the run's best. With a weight average (--ema_decay) they measure its samples,
-and `fid_raw` those of the trained weights.
+and `fid_raw` those of the trained weights. A class-conditional model draws its samples for every
+class equally often and adds `conditional_accuracy` and `fid_within_class` (the mean over classes).
 """
 
 import os
@@ -30,8 +31,11 @@ from keras_gen.runs import layout
 KID_SUBSETS = 20
 
 
-def monitor(config, test_images, run_dir, dataset_name):
-    """The SampleQuality callback of a run, or None (with one line saying why) when it cannot measure."""
+def monitor(config, test_images, run_dir, dataset_name, test_labels=None):
+    """The SampleQuality callback of a run, or None (with one line saying why) when it cannot measure.
+
+    `test_labels`: of `test_images`, for a conditional model's per-class measurements.
+    """
     if not config.quality_every:
         return None
     try:
@@ -44,7 +48,8 @@ def monitor(config, test_images, run_dir, dataset_name):
         print(f"Sample quality will not be measured: the test split has {len(test_images)} image(s)", file=sys.stderr)
         return None
     reference = reference_features(net, test_images[:count], run_dir)
-    return SampleQuality(net, reference, config.quality_every, count, config.seed)
+    labels = None if test_labels is None else np.asarray(test_labels)[:count]
+    return SampleQuality(net, reference, config.quality_every, count, config.seed, labels)
 
 
 def reference_features(net, images, run_dir):
@@ -68,10 +73,11 @@ class SampleQuality(keras.callbacks.Callback):
     Put it before the callbacks that read the logs (metrics, TensorBoard, checkpoints).
     """
 
-    def __init__(self, feature_net, reference, every, num_samples, seed=0):
+    def __init__(self, feature_net, reference, every, num_samples, seed=0, reference_labels=None):
         super().__init__()
         self.feature_net = feature_net
         self.reference = reference
+        self.reference_labels = reference_labels
         self.every = every
         self.num_samples = num_samples
         self.seed = seed
@@ -79,13 +85,21 @@ class SampleQuality(keras.callbacks.Callback):
     def measure(self, decode):
         """{"fid", "kid", "kid_std"} of `num_samples` images that `decode` makes from the fixed latents."""
         images = evaluate.generate(self.model, self.num_samples, seed=self.seed, decode=decode)
-        features, _ = self.feature_net.extract(images)
+        features, probabilities = self.feature_net.extract(images)
         # Subsets of at most half the samples, so that they differ and their spread means something.
         subset_size = max(2, min(1000, self.num_samples // 2))
         kid, kid_std = sample_quality.kid(
             self.reference, features, num_subsets=KID_SUBSETS, subset_size=subset_size, seed=self.seed
         )
-        return {"fid": sample_quality.fid(self.reference, features), "kid": kid, "kid_std": kid_std}
+        measured = {"fid": sample_quality.fid(self.reference, features), "kid": kid, "kid_std": kid_std}
+        if getattr(self.model, "num_classes", 0) and self.reference_labels is not None:
+            labels = evaluate.sample_labels(self.model, len(features))
+            by_class = sample_quality.fid_by_class(
+                self.reference, self.reference_labels, features, labels, self.model.num_classes
+            )
+            measured["conditional_accuracy"] = sample_quality.conditional_accuracy(probabilities, labels)
+            measured["fid_within_class"] = float(np.mean([value for value in by_class if value is not None]))
+        return measured
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every:

@@ -117,6 +117,7 @@ def run(config, given_fields=(), extra_callbacks=()):
     # Data and model before the run directory: a dataset that cannot be found or a model that does not
     # fit in memory leaves nothing behind.
     splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+    class_names = _classes(config, splits)
     keras.utils.set_random_seed(config.seed)
     model = _build(config, splits["train"].images.shape[1:], strategy)
     steps = pipeline.steps_per_epoch(
@@ -129,7 +130,7 @@ def run(config, given_fields=(), extra_callbacks=()):
         try:
             return _train(
                 config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, write_dir,
-                extra_callbacks,
+                extra_callbacks, class_names,
             )  # fmt: skip
         finally:
             shutil.rmtree(write_dir, ignore_errors=True)
@@ -138,8 +139,34 @@ def run(config, given_fields=(), extra_callbacks=()):
         _prepare_run_dir(config)
         return _train(
             config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, config.out_dir,
-            extra_callbacks,
+            extra_callbacks, class_names,
         )  # fmt: skip
+
+
+def _classes(config, splits):
+    """A conditional run's class names (setting config.num_classes), from the dataset; None otherwise."""
+    if not config.conditional:
+        config.num_classes = None
+        return None
+    train, test = splits["train"], splits["test"]
+    source = train.source.rsplit(" [", 1)[0]
+    if train.labels is None or test.labels is None:
+        raise errors.UserError(
+            f"--conditional needs labelled images; {source} has none (an .npz needs 'y', an image folder "
+            "one sub-folder per class)"
+        )
+    highest = int(max(train.labels.max(), test.labels.max()))
+    if min(train.labels.min(), test.labels.min()) < 0:
+        raise errors.UserError(f"--conditional: {source} holds negative labels; expected class indices 0, 1, ...")
+    names = train.class_names or tuple(str(label) for label in range(highest + 1))
+    if highest >= len(names):
+        raise errors.UserError(f"--conditional: {source} holds label {highest} but names {len(names)} classes")
+    if config.num_classes is not None and config.num_classes != len(names):
+        raise errors.UserError(
+            f"--conditional: {source} now has {len(names)} classes; the run was trained with {config.num_classes}"
+        )
+    config.num_classes = len(names)
+    return names
 
 
 def _check_values(config):
@@ -153,6 +180,10 @@ def _check_values(config):
             f"--nan_policy={config.nan_policy}; expected one of {', '.join(train_config.NAN_POLICIES)}"
         )
     accepted = models.hyperparameters(config.model)
+    if config.conditional and "num_classes" not in accepted:
+        raise errors.UserError(
+            f"--conditional applies to the GAN and WGAN; the {config.model} model has no conditional form yet"
+        )
     for name in ("spectral_norm", "diffaugment", "ema_decay", "critic_learning_rate"):
         # The critic's learning rate is the optimizer's, not the model's; models with critic_steps have one.
         takes = name in accepted or (name == "critic_learning_rate" and "critic_steps" in accepted)
@@ -217,7 +248,8 @@ def _build(config, image_shape, strategy):
 
 
 def _train(
-    config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, write_dir, extra_callbacks=()
+    config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, write_dir, extra_callbacks=(),
+    class_names=None,
 ):
     """The training run proper; everything is written under `write_dir` (the run directory on the chief)."""
     if config.deterministic:
@@ -251,7 +283,7 @@ def _train(
         changed = [name for name in given_fields if name not in ("resume", "out_dir", "verbose")]
         train_config.write_record(write_dir, config, data_source, image_shape, previous, initial_epoch, changed)
     else:
-        train_config.write_record(write_dir, config, data_source, image_shape)
+        train_config.write_record(write_dir, config, data_source, image_shape, class_names=class_names)
 
     pixel_noise = model.pixel_noise(spec.binarize)
     test_batches = pipeline.eval_dataset(
@@ -261,6 +293,7 @@ def _train(
         pixel_noise,
         seed=config.seed,
         max_steps=config.steps_per_epoch,
+        labels=test_split.labels if config.conditional else None,
     )
     log_dir = layout.path(write_dir, layout.LOGS)
     title = f"{config.model} on {config.dataset} ({config.image_size}x{config.image_size}, z={config.latent_dim})"
@@ -268,7 +301,9 @@ def _train(
     latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.latent_dim))
     latents = latents.astype(np.float32)
     # Before the callbacks that read an epoch's logs: it adds the sample-quality metrics to them.
-    sample_quality = quality.monitor(config, test_split.images, write_dir, config.dataset)
+    sample_quality = quality.monitor(
+        config, test_split.images, write_dir, config.dataset, test_split.labels if config.conditional else None
+    )
     run_callbacks = [
         *extra_callbacks,
         callbacks.SamplingStatistics(),
@@ -311,7 +346,7 @@ def _train(
                 batches = pipeline.train_dataset(
                     train_split.images, config.batch_size, model.value_range, pixel_noise, config.seed,
                     first_epoch, end_epoch, epoch_steps, batches_per_step=model.batches_per_step,
-                    initial_step=skipped,
+                    initial_step=skipped, labels=train_split.labels if config.conditional else None,
                 )  # fmt: skip
                 model.fit(
                     batches,
