@@ -58,10 +58,11 @@ def random_images(shape, seed=0):
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
-def write_npz(directory, shape, seed=0):
-    """An .npz of random uint8 images (`x` only); returns its path."""
+def write_npz(directory, shape, seed=0, classes=None):
+    """An .npz of random uint8 images (`x`; with `classes`, random labels `y` below it too); returns its path."""
     path = os.path.join(str(directory), "data.npz")
-    np.savez(path, x=random_images(shape, seed))
+    labels = {} if classes is None else {"y": np.random.default_rng(seed + 1).integers(0, classes, shape[0])}
+    np.savez(path, x=random_images(shape, seed), **labels)
     return path
 
 

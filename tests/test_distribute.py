@@ -38,13 +38,17 @@ MODELS = {
         "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "spectral_norm": True,
         "diffaugment": "color,translation,cutout", "ema_decay": 0.9,
     },
+    # Class-conditional: each replica takes its rows' labels with its rows' images.
+    "wgan_gp_conditional": {
+        "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "conditional": True, "ema_decay": 0.9,
+    },
 }
 TIME_COLUMNS = ("epoch_seconds", "images_per_second")
 
 
 @pytest.fixture(scope="module")
 def data_path(tmp_path_factory):
-    return write_npz(tmp_path_factory.mktemp("data"), (80, 16, 16, 1))
+    return write_npz(tmp_path_factory.mktemp("data"), (80, 16, 16, 1), classes=3)
 
 
 def mirrored():

@@ -32,6 +32,8 @@ FAMILIES = {
         "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
         "ema_decay": 0.9, "critic_learning_rate": 4e-4,
     },
+    # Class-conditional: a resumed epoch gets the same labels in the same order.
+    "gan_conditional": {"model": "gan", "conditional": True, "diffaugment": "translation", "ema_decay": 0.9},
 }
 # Long enough to be killed in the middle of an epoch: 2 epochs of 24 steps, a checkpoint every 4.
 RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "latent_dim": 3}
@@ -39,7 +41,7 @@ RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 
 
 @pytest.fixture(scope="module")
 def data_path(tmp_path_factory):
-    return write_npz(tmp_path_factory.mktemp("data"), (240, 16, 16, 1))
+    return write_npz(tmp_path_factory.mktemp("data"), (240, 16, 16, 1), classes=3)
 
 
 def cli_arguments(config):
