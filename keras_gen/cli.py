@@ -193,8 +193,8 @@ flags.DEFINE_float(
 flags.DEFINE_bool(
     "conditional",
     _DEFAULTS.conditional,
-    "GAN/WGAN: class-conditional, trained on the dataset's labels; samples are drawn for a class "
-    "(the generator embeds the label, the critic projects it: Miyato & Koyama, 2018).",
+    "Class-conditional, trained on the dataset's labels; samples are drawn for a class (VAEs: the label "
+    "joins encoder and decoder; GAN/WGAN: the generator embeds it, the critic projects it).",
 )
 flags.DEFINE_float(
     "critic_learning_rate",
@@ -225,6 +225,12 @@ flags.DEFINE_enum(
 flags.DEFINE_integer("divergence_steps", 1000, "--mode=divergence: critic updates per estimate.", lower_bound=1)
 flags.DEFINE_list("thetas", None, "--mode=divergence: offsets theta to estimate at (default -1 to 1 in steps of 0.1).")
 flags.DEFINE_enum("study", "traverse", studies.STUDIES, "--mode=explore: which latent-space study.")
+flags.DEFINE_integer(
+    "study_class",
+    0,
+    "--mode=explore of a conditional model: the class traverse, manifold and a GAN's interpolation draw.",
+    lower_bound=0,
+)
 flags.DEFINE_list("dims", None, "--mode=explore --study=traverse: latent dimensions to perturb (default: first 10).")
 flags.DEFINE_integer("grid_size", _DEFAULTS.grid_size, "Images in each epoch's sample grid.", lower_bound=1)
 flags.DEFINE_integer(
@@ -378,7 +384,10 @@ def main(argv):
                 dims = [int(dim) for dim in FLAGS.dims] if FLAGS.dims else None
             except ValueError:
                 fail(f"--dims={','.join(FLAGS.dims)}; expected comma-separated integers")
-            path, _ = studies.run_study(run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples)
+            path, _ = studies.run_study(
+                run, FLAGS.study, dims=dims, seed=FLAGS.seed, num_images=FLAGS.num_samples,
+                study_class=FLAGS.study_class,
+            )  # fmt: skip
             print(f"Wrote {path}")
         elif FLAGS.mode == "export":
             saved_model.export_run(

@@ -14,6 +14,10 @@
   class.                                                                      (conditional models)
 - class_interpolate: one latent per row, decoded along the straight line between two classes'
   label embeddings (a row per pair of classes).                               (conditional GAN/WGAN)
+- analogy: test images encoded with their own label, each decoded with every label: the style the
+  latent holds drawn as every class (Sohn et al., 2015; Kingma et al., 2014).  (conditional VAEs)
+A conditional model draws traverse and manifold as one class (`study_class`); its reconstructions,
+interpolations and posterior means are of q(z|x, y) with the images' own labels.
 Every study writes RUN/explore/<study>.png and the same image to TensorBoard (RUN/logs/explore).
 """
 
@@ -26,7 +30,9 @@ from keras_gen import plotting
 from keras_gen.runs import layout
 from keras_gen.runs import reopen
 
-STUDIES = ("reconstruct", "traverse", "interpolate", "manifold", "scatter", "classes", "class_interpolate")
+STUDIES = (
+    "reconstruct", "traverse", "interpolate", "manifold", "scatter", "classes", "class_interpolate", "analogy",
+)
 CLASS_COLUMNS = 10
 TRAVERSE_EPSILONS = tuple(range(-5, 5))
 INTERPOLATION_STEPS = 10
@@ -36,30 +42,38 @@ MANIFOLD_SIZE = 15
 MANIFOLD_QUANTILES = (0.05, 0.95)
 
 
-def traverse(model, latent, dims, epsilons=TRAVERSE_EPSILONS):
-    """Images (len(dims), len(epsilons), size, size, channels) for z + epsilon * e_dim."""
+def traverse(model, latent, dims, epsilons=TRAVERSE_EPSILONS, label=None):
+    """Images (len(dims), len(epsilons), size, size, channels) for z + epsilon * e_dim (as class `label`)."""
     latent = np.asarray(latent, np.float32).reshape(-1)
     latents = np.repeat(latent[np.newaxis], len(dims) * len(epsilons), axis=0)
     for row, dim in enumerate(dims):
         for column, epsilon in enumerate(epsilons):
             latents[row * len(epsilons) + column, dim] += epsilon
-    images = np.asarray(model.decode_to_images(latents))
+    images = _decode(model, latents, label)
     return images.reshape((len(dims), len(epsilons)) + images.shape[1:])
 
 
-def interpolate(model, start, end, num_steps=INTERPOLATION_STEPS, end_images=None):
+def _decode(model, latents, label=None):
+    """Images of `latents`; a conditional model draws them all as class `label`."""
+    if label is None:
+        return np.asarray(model.decode_to_images(latents))
+    return np.asarray(model.decode_to_images(latents, np.full(len(latents), label, np.int32)))
+
+
+def interpolate(model, start, end, num_steps=INTERPOLATION_STEPS, end_images=None, label=None):
     """(latent_path, crossfade), each (num_steps, size, size, channels), for weights 0 .. 1.
 
     Args:
         start, end: latents (latent_dim,).
         end_images: the two images (2, size, size, channels) in [0, 1] to cross-fade; by default
             the decodes of `start` and `end`.
+        label: the class a conditional model decodes the path as.
     """
     weights = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)[:, np.newaxis]
     start, end = np.asarray(start, np.float32), np.asarray(end, np.float32)
-    latent_path = np.asarray(model.decode_to_images((1.0 - weights) * start + weights * end))
+    latent_path = _decode(model, (1.0 - weights) * start + weights * end, label)
     if end_images is None:
-        end_images = np.asarray(model.decode_to_images(np.stack([start, end])))
+        end_images = _decode(model, np.stack([start, end]), label)
     fade = weights[:, :, np.newaxis, np.newaxis]
     crossfade = (1.0 - fade) * end_images[0] + fade * end_images[1]
     return latent_path, crossfade
@@ -86,16 +100,25 @@ def class_interpolate(model, latents, pairs, num_steps=INTERPOLATION_STEPS):
     return np.stack(rows)
 
 
-def reconstruct(model, images, epsilons):
+def analogy(model, images, labels):
+    """Images (len(images), 1 + num_classes, ...): each input, then its posterior mean under its own
+    label decoded as class 0, 1, ... (a conditional VAE)."""
+    mean = np.asarray(model.encode(images, labels)[0])
+    rows = [np.asarray(images, np.float32)]
+    rows += [_decode(model, mean, label) for label in range(model.num_classes)]
+    return np.stack(rows, axis=1)
+
+
+def reconstruct(model, images, epsilons, labels=None):
     """Tiles (3, columns, size, size, channels) for `columns` = len(images) = len(epsilons).
 
     Rows: the inputs; their reconstructions E[x | z = mu(x)]; decodes of mu + sigma * epsilon_j
-    for the first input.
+    for the first input. A conditional VAE encodes and decodes each image with its `labels`.
     """
-    mean, log_variance = (np.asarray(value) for value in model.encode(images))
-    reconstructions = np.asarray(model.decode_to_images(mean))
+    mean, log_variance = (np.asarray(value) for value in model.encode(images, labels))
+    reconstructions = np.asarray(model.decode_to_images(mean, labels))
     around = mean[0] + np.exp(0.5 * log_variance[0]) * np.asarray(epsilons, np.float32)
-    samples = np.asarray(model.decode_to_images(around))
+    samples = _decode(model, around, None if labels is None else labels[0])
     return np.stack([np.asarray(images, np.float32), reconstructions, samples])
 
 
@@ -106,7 +129,7 @@ def manifold_axis(size=MANIFOLD_SIZE):
     return axis
 
 
-def manifold(model, size=MANIFOLD_SIZE):
+def manifold(model, size=MANIFOLD_SIZE, label=None):
     """Tiles (size, size, ...): row r, column c decodes z = (axis[c], axis[size - 1 - r]) (z[1] up)."""
     if model.latent_dim != 2:
         raise errors.UserError(
@@ -115,13 +138,16 @@ def manifold(model, size=MANIFOLD_SIZE):
         )
     axis = manifold_axis(size)
     z0, z1 = np.meshgrid(axis, axis[::-1])
-    images = np.asarray(model.decode_to_images(np.stack([z0.ravel(), z1.ravel()], axis=1)))
+    images = _decode(model, np.stack([z0.ravel(), z1.ravel()], axis=1), label)
     return images.reshape((size, size) + images.shape[1:])
 
 
 def posterior_means(model, batches):
-    """Posterior means mu(x), (num_images, latent_dim), of every image of `batches`."""
-    return np.concatenate([np.asarray(model.encode(images)[0]) for images in batches])
+    """Posterior means mu(x), (num_images, latent_dim), of every image of `batches` (with its label,
+    for a conditional model)."""
+    return np.concatenate(
+        [np.asarray(model.encode(model.images_of(batch), model.labels_of(batch))[0]) for batch in batches]
+    )
 
 
 def project_2d(points):
@@ -152,12 +178,40 @@ def _class_names(run):
 
 
 def _first_images(run, count):
-    """The first `count` test images of the run, as its model sees them."""
+    """(images, labels) of the first `count` test images of the run, as its model sees them; labels
+    only for a conditional model (else None)."""
     batches, _ = reopen.eval_split(run, max_images=count)
-    images = np.concatenate(list(batches.as_numpy_iterator()))
+    batches = list(batches.as_numpy_iterator())
+    labels = None
+    if getattr(run.model, "num_classes", 0):
+        batches, labels = [images for images, _ in batches], np.concatenate([labels for _, labels in batches])
+    images = np.concatenate(batches)
     if len(images) < count:
         raise errors.UserError(f"the test split holds {len(images)} images; this study needs {count}")
-    return images
+    return images, labels
+
+
+def _interpolation_ends(rng, labels, count):
+    """Two different test images; for a conditional VAE two of one class (decoded as it all along)."""
+    if labels is None:
+        first, second = rng.choice(count, 2, replace=False)
+        return int(first), int(second)
+    first = int(rng.choice(count))
+    same_class = np.flatnonzero(labels == labels[first])
+    same_class = same_class[same_class != first]
+    if not len(same_class):
+        raise errors.UserError(f"--study=interpolate: no second test image of test image {first}'s class")
+    return first, int(rng.choice(same_class))
+
+
+def _study_class(run, study_class):
+    """The class a conditional model draws traverse, manifold and generator interpolations as; None otherwise."""
+    classes = getattr(run.model, "num_classes", 0)
+    if not classes:
+        return None
+    if not 0 <= study_class < classes:
+        raise errors.UserError(f"--study_class={study_class}; expected a class index from 0 to {classes - 1}")
+    return study_class
 
 
 def _tensorboard_image(png_path, out_dir, study):
@@ -169,7 +223,7 @@ def _tensorboard_image(png_path, out_dir, study):
     writer.close()
 
 
-def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
+def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000, study_class=0):
     """Runs one study on a reopen.LoadedRun; writes `<out_dir>/explore/<study>.png` and a TensorBoard image.
 
     Args:
@@ -179,6 +233,7 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         dims: `traverse`: the latent dimensions to perturb (default the first 10).
         seed: picks the latents, test images and epsilons.
         num_images: `scatter`: how many test images to place.
+        study_class: the class a conditional model draws traverse, manifold and a GAN's interpolation as.
 
     Returns:
         (path of the PNG, the figure's data: tiles (rows, columns, size, size, channels), or for
@@ -189,12 +244,16 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
     rng = np.random.default_rng(seed)
     path = layout.study_figure(out_dir, study)
     title = f"{config.model} on {config.dataset} (z={model.latent_dim}, epoch {run.epochs})"
+    label = _study_class(run, study_class)
+    drawn_as_one_class = study in ("traverse", "manifold") or (study == "interpolate" and not hasattr(model, "encode"))
+    if label is not None and drawn_as_one_class:
+        title = f"{title}, class {_class_names(run)[label]}"
     if study == "traverse":
         dims = list(dims) if dims else list(range(min(model.latent_dim, 10)))
         bad = [dim for dim in dims if not 0 <= dim < model.latent_dim]
         if bad:
             raise errors.UserError(f"--dims={bad} outside the latent dimensions 0..{model.latent_dim - 1}")
-        data = traverse(model, rng.standard_normal(model.latent_dim), dims)
+        data = traverse(model, rng.standard_normal(model.latent_dim), dims, label=label)
         plotting.save_labelled_grid(
             data,
             path,
@@ -205,15 +264,18 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         )
     elif study == "interpolate":
         if hasattr(model, "encode"):
-            images = _first_images(run, 2 * config.batch_size)
-            first, second = rng.choice(len(images), 2, replace=False)
+            images, labels = _first_images(run, 2 * config.batch_size)
+            first, second = _interpolation_ends(rng, labels, len(images))
             ends = images[[first, second]]
-            means = np.asarray(model.encode(ends)[0])
-            data = np.stack(interpolate(model, means[0], means[1], end_images=ends))
+            end_label = None if labels is None else int(labels[first])
+            means = np.asarray(model.encode(ends, None if labels is None else labels[[first, second]])[0])
+            data = np.stack(interpolate(model, means[0], means[1], end_images=ends, label=end_label))
             ends_name = f"test images {first} and {second} (posterior means)"
+            if end_label is not None:
+                ends_name += f", both {_class_names(run)[end_label]}"
         else:
             start, end = rng.standard_normal((2, model.latent_dim))
-            data = np.stack(interpolate(model, start, end))
+            data = np.stack(interpolate(model, start, end, label=label))
             ends_name = "two latents drawn from the prior"
         weights = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)
         plotting.save_labelled_grid(
@@ -226,9 +288,9 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
         )
     elif study == "reconstruct":
         _needs_encoder(model, study)
-        images = _first_images(run, RECONSTRUCT_COLUMNS)
+        images, labels = _first_images(run, RECONSTRUCT_COLUMNS)
         epsilons = rng.standard_normal((RECONSTRUCT_COLUMNS, model.latent_dim))
-        data = reconstruct(model, images, epsilons)
+        data = reconstruct(model, images, epsilons, labels)
         plotting.save_labelled_grid(
             data,
             path,
@@ -238,7 +300,7 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
             title=f"{title}\ninputs, reconstructions from μ(x), and samples around one posterior",
         )
     elif study == "manifold":
-        data = manifold(model)
+        data = manifold(model, label=label)
         axis = manifold_axis()
         plotting.save_labelled_grid(
             data,
@@ -276,6 +338,20 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000):
             column_labels=[str(column + 1) for column in range(CLASS_COLUMNS)],
             xlabel="latent z drawn from the prior (one per column, the same down the column)",
             title=f"{title}\neach latent rendered as every class",
+        )
+    elif study == "analogy":
+        _needs_classes(model, study, run)
+        _needs_encoder(model, study)
+        images, labels = _first_images(run, RECONSTRUCT_COLUMNS)
+        data = analogy(model, images, labels)
+        names = _class_names(run)
+        plotting.save_labelled_grid(
+            data,
+            path,
+            row_labels=[names[label] for label in labels],
+            column_labels=["input", *names],
+            xlabel="the input's posterior mean (under its own label) decoded as each class",
+            title=f"{title}\nanalogies: one test image's style drawn as every class",
         )
     elif study == "class_interpolate":
         _needs_classes(model, study, run)

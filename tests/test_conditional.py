@@ -41,7 +41,8 @@ def test_the_projection_critic_adds_the_label_embedding_dotted_with_the_features
     critic = dcgan.critic((16, 16, 1), base_filters=4, num_classes=CLASSES)
     images = tf.random.stateless_uniform((4, 16, 16, 1), seed=(1, 2), minval=-1.0, maxval=1.0)
     labels = tf.constant([0, 1, 2, 1])
-    features = keras.Model(critic.inputs, critic.get_layer("flatten").output)([images, labels], training=False)
+    flatten = next(layer for layer in critic.layers if isinstance(layer, keras.layers.Flatten))
+    features = keras.Model(critic.inputs, flatten.output)([images, labels], training=False)
     score = critic.get_layer("score")
     table = critic.get_layer("class_projection").embeddings.numpy()
     table[:] = np.random.default_rng(0).standard_normal(table.shape)  # Trained tables are not zero.
@@ -165,14 +166,12 @@ def test_a_conditional_run_records_its_classes_and_reopens_conditional(condition
     np.testing.assert_array_equal(labels, [0, 1, 2, 0, 1, 2, 0])
 
 
-def test_conditional_needs_labels_a_critic_and_a_conditional_run(tmp_path, conditional_run):
+def test_conditional_needs_labels_and_a_conditional_run(tmp_path, conditional_run):
     unlabelled = os.path.join(str(tmp_path), "unlabelled.npz")
     np.savez(unlabelled, x=random_images((20, 16, 16, 1)))
     with pytest.raises(errors.UserError, match=f"--conditional needs labelled images; {unlabelled} has none"):
         trainer.train(tiny_train_config(unlabelled, tmp_path / "a", model="gan", conditional=True))
     assert not os.path.exists(tmp_path / "a")
-    with pytest.raises(errors.UserError, match="--conditional applies to the GAN and WGAN; the vae model"):
-        trainer.train(tiny_train_config(unlabelled, tmp_path / "b", model="vae", conditional=True))
     unconditional = tmp_path / "plain"
     trainer.train(tiny_train_config(unlabelled, unconditional, model="gan", epochs=1))
     with pytest.raises(errors.UserError, match="--study=classes needs a class-conditional model"):
@@ -182,3 +181,61 @@ def test_conditional_needs_labels_a_critic_and_a_conditional_run(tmp_path, condi
         model.sample(2, labels=[0, 3])
     with pytest.raises(ValueError, match="train it with --conditional"):
         reopen.load_run(str(unconditional)).model.sample(2, labels=1)
+
+
+@pytest.mark.parametrize("name", ["vae", "mlp_vae", "lstm_vae"])
+def test_a_conditional_vae_reads_the_label_in_both_networks_and_overfits_a_batch(name):
+    model = models.build(name, (16, 16, 1), latent_dim=4, num_classes=CLASSES, seed=0, likelihood="bernoulli")
+    model.compile(**model.default_optimizers(3e-3))
+    assert [len(network.inputs) for network in (model.encoder, model.decoder)] == [2, 2]
+    images = (random_images((8, 16, 16, 1)) > 127).astype(np.float32)
+    labels = np.arange(8) % CLASSES
+    # The label changes both q(z|x, y) and p(x|z, y).
+    mean_0 = np.asarray(model.encode(images, np.zeros(8, int))[0])
+    assert not np.allclose(mean_0, np.asarray(model.encode(images, np.ones(8, int))[0]), atol=1e-6)
+    latents = np.zeros((2, 4), np.float32)
+    drawn = np.asarray(model.decode_to_images(latents, [0, 1]))
+    assert not np.allclose(drawn[0], drawn[1], atol=1e-6)
+    first = model.train_on_batch(images, labels, return_dict=True)["neg_elbo"]
+    for _ in range(60):
+        last = model.train_on_batch(images, labels, return_dict=True)["neg_elbo"]
+    assert last < 0.7 * first, (first, last)
+    with pytest.raises(ValueError, match="encodes an image with its label"):
+        model.encode(images)
+
+
+def test_the_likelihood_of_a_conditional_vae_is_of_each_image_given_its_own_label():
+    from keras_gen.evaluation import likelihood
+
+    model = models.build("mlp_vae", (16, 16, 1), latent_dim=2, num_classes=CLASSES, seed=0, likelihood="bernoulli")
+    images = (random_images((6, 16, 16, 1)) > 127).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(3)
+    result = likelihood.evaluate_vae(model, batches, iw_samples=2, seed=0)
+    expected = likelihood.evaluate_vae(model, tf.data.Dataset.from_tensor_slices((images, labels)).batch(6), 2, 0)
+    assert result["num_images"] == 6
+    # The bound depends on the labels given: the one-hot weights are random at the start.
+    other = likelihood.evaluate_vae(
+        model, tf.data.Dataset.from_tensor_slices((images, (labels + 1) % CLASSES)).batch(3), iw_samples=2, seed=0
+    )
+    assert abs(other["neg_elbo"] - result["neg_elbo"]) > 1e-3
+    np.testing.assert_allclose(result["kl"], expected["kl"], rtol=1e-5)
+
+
+def test_the_analogy_study_draws_each_test_images_posterior_as_every_class(tmp_path):
+    config = tiny_train_config(
+        write_labelled_npz(tmp_path, count=120), tmp_path / "run", model="vae", conditional=True, latent_dim=4,
+        epochs=1,
+    )  # fmt: skip
+    trainer.train(config)
+    run = reopen.load_run(str(tmp_path / "run"))
+    path, data = studies.run_study(run, "analogy")
+    assert os.path.exists(path) and data.shape[:2] == (studies.RECONSTRUCT_COLUMNS, 1 + CLASSES)
+    images, labels = next(iter(reopen.eval_split(run, max_images=studies.RECONSTRUCT_COLUMNS)[0].unbatch().batch(10)))
+    np.testing.assert_allclose(data[:, 0], images.numpy(), atol=1e-6)
+    mean = run.model.encode(images, labels)[0]
+    np.testing.assert_allclose(data[:, 2], run.model.decode_to_images(mean, np.full(10, 1)), atol=1e-5)
+    for study in ("reconstruct", "interpolate", "scatter", "traverse"):
+        assert os.path.exists(studies.run_study(run, study, num_images=6)[0])
+    with pytest.raises(errors.UserError, match="--study_class=5; expected a class index from 0 to 2"):
+        studies.run_study(run, "traverse", study_class=5)

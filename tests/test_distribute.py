@@ -39,6 +39,7 @@ MODELS = {
         "diffaugment": "color,translation,cutout", "ema_decay": 0.9,
     },
     # Class-conditional: each replica takes its rows' labels with its rows' images.
+    "vae_conditional": {"model": "vae", "conditional": True},
     "wgan_gp_conditional": {
         "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "conditional": True, "ema_decay": 0.9,
     },

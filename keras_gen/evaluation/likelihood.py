@@ -22,8 +22,9 @@ def log_mean_exp(values, axis=0):
     return tf.reduce_logsumexp(values, axis=axis) - tf.math.log(count)
 
 
-def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096):
-    """(neg_elbo, reconstruction, kl, iwae_nll) per image, each (batch,) in nats.
+def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096, labels=None):
+    """(neg_elbo, reconstruction, kl, iwae_nll) per image, each (batch,) in nats; for a conditional
+    VAE, given the images' `labels`, bounds on log p(x|y).
 
     The ELBO terms average the same `iw_samples` draws the IWAE bound uses (KL in closed form). The
     draws are made once per batch, (iw_samples, batch, latent_dim), and only their decoding is split
@@ -32,11 +33,13 @@ def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096
     """
     batch = int(images.shape[0])
     chunk = max(1, min(iw_samples, max_decodes // max(batch, 1)))
-    posterior = model.encode(images)  # Once per batch; every chunk draws from the same q(z|x).
+    posterior = model.encode(images, labels)  # Once per batch; every chunk draws from the same q(z|x).
     epsilon = keras.random.normal((iw_samples, batch, model.latent_dim), seed=seed_generator)
     log_likelihoods, log_weights = [], []
     for start in range(0, iw_samples, chunk):
-        log_likelihood, log_prior_ratio = _importance_chunk(model, images, posterior, epsilon[start : start + chunk])
+        log_likelihood, log_prior_ratio = _importance_chunk(
+            model, images, posterior, epsilon[start : start + chunk], labels
+        )
         log_likelihoods.append(log_likelihood)
         log_weights.append(log_likelihood + log_prior_ratio)
     # One log-mean-exp over all (k, batch) log-weights, not one per chunk.
@@ -47,8 +50,8 @@ def per_image_bounds(model, images, iw_samples, seed_generator, max_decodes=4096
 
 
 @tf.function(reduce_retracing=True)
-def _importance_chunk(model, images, posterior, epsilon):
-    return model.importance_samples(images, posterior, epsilon)
+def _importance_chunk(model, images, posterior, epsilon, labels):
+    return model.importance_samples(images, posterior, epsilon, labels)
 
 
 def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbose=0):
@@ -56,7 +59,8 @@ def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbo
 
     Args:
         model: a models.vae.VAE.
-        batches: tf.data.Dataset of image batches in the model's input range (pixel noise applied).
+        batches: tf.data.Dataset of image batches in the model's input range (pixel noise applied);
+            of (images, labels) batches for a conditional VAE, whose bounds are then on log p(x|y).
         iw_samples: k of the IWAE bound (>= 1).
         seed: seed of the posterior samples.
         num_images: how many images `batches` holds, for the progress bar's length.
@@ -78,8 +82,9 @@ def evaluate_vae(model, batches, iw_samples=1000, seed=0, num_images=None, verbo
         if verbose
         else None
     )
-    for images in batches:
-        for name, value in zip(names, per_image_bounds(model, images, iw_samples, seed_generator)):
+    for batch in batches:
+        images, labels = model.images_of(batch), model.labels_of(batch)
+        for name, value in zip(names, per_image_bounds(model, images, iw_samples, seed_generator, labels=labels)):
             values[name].append(np.asarray(value, np.float64))
         if progress:
             running = float(np.concatenate(values["iwae_nll"]).mean())

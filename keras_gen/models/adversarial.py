@@ -58,12 +58,7 @@ class AdversarialModel(base.GenerativeModel):
     ):
         latent_dim = kwargs.pop("latent_dim", generator.inputs[0].shape[-1])
         super().__init__(latent_dim=latent_dim, seed=seed, **kwargs)
-        for network in (generator, critic):
-            if len(network.inputs) != (2 if num_classes else 1):
-                raise ValueError(
-                    f"num_classes={num_classes} but the {network.name} takes {len(network.inputs)} input(s); "
-                    "expected [data, labels] for a conditional model, one input otherwise"
-                )
+        base.check_networks(num_classes, generator, critic)
         if critic_steps < 1:
             raise ValueError(f"critic_steps {critic_steps}; expected at least 1")
         if not 0.0 <= ema_decay < 1.0:
@@ -146,27 +141,11 @@ class AdversarialModel(base.GenerativeModel):
 
     def generator_inputs(self, latents, labels=None):
         """What the generator takes: the latents, with their labels if the model is conditional."""
-        if not self.num_classes:
-            if labels is not None:
-                raise ValueError("labels given to an unconditional model; train it with --conditional")
-            return latents
-        latents = tf.convert_to_tensor(latents, tf.float32)  # Keras refuses a mix of arrays and tensors.
-        if labels is None:
-            labels = cycled_labels(tf.shape(latents)[0], self.num_classes)
-        return [latents, tf.cast(labels, tf.int32)]
+        return self.conditioned(tf.cast(latents, tf.float32), labels)
 
     def critic_inputs(self, images, labels=None):
         """What the critic takes: the images, with their labels if the model is conditional."""
         return [images, tf.cast(labels, tf.int32)] if self.num_classes else images
-
-    def labels_of(self, data):
-        """The labels of a batch for a conditional model (None for an unconditional one)."""
-        if not self.num_classes:
-            return None
-        labels = keras.utils.unpack_x_y_sample_weight(data)[1]
-        if labels is None:
-            raise ValueError("a conditional model trains on (images, labels) batches; these have no labels")
-        return tf.cast(tf.reshape(labels, (-1,)), tf.int32)
 
     # Each algorithm's two losses, per example.
     def critic_loss(self, real_images, fake_images, real_scores, fake_scores, labels=None):
@@ -278,11 +257,6 @@ class StepValues(typing.NamedTuple):
     real_scores: tf.Tensor
     fake_scores: tf.Tensor
     extra: dict
-
-
-def cycled_labels(count, num_classes):
-    """Labels 0, 1, ..., num_classes - 1, 0, 1, ... for `count` rows: every class equally often."""
-    return tf.math.floormod(tf.range(count, dtype=tf.int32), num_classes)
 
 
 def not_applied(applied):

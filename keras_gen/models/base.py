@@ -213,6 +213,27 @@ class GenerativeModel(keras.Model):
         """The images of a batch, whether it comes as images, (images, labels) or train_on_batch's tuple."""
         return keras.utils.unpack_x_y_sample_weight(data)[0]
 
+    def labels_of(self, data):
+        """The labels of a batch for a conditional model (None for an unconditional one)."""
+        if not self.num_classes:
+            return None
+        labels = keras.utils.unpack_x_y_sample_weight(data)[1]
+        if labels is None:
+            raise ValueError("a conditional model trains on (images, labels) batches; these have no labels")
+        return tf.cast(tf.reshape(labels, (-1,)), tf.int32)
+
+    def conditioned(self, values, labels=None):
+        """A network's inputs: `values` alone, or for a conditional model [values, labels], the labels
+        cycling through the classes (row i: class i mod num_classes) when none are given."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("labels given to an unconditional model; train it with --conditional")
+            return values
+        values = tf.convert_to_tensor(values)  # Keras refuses a mix of arrays and tensors.
+        if labels is None:
+            labels = cycled_labels(tf.shape(values)[0], self.num_classes)
+        return [values, tf.cast(labels, tf.int32)]
+
     def get_config(self):
         config = super().get_config()
         config.update({"latent_dim": self.latent_dim, "seed": self.seed})
@@ -267,6 +288,21 @@ def row_normals(seeds, shape, stream=0):
         tf.convert_to_tensor(seeds, tf.int64),
         fn_output_signature=tf.TensorSpec(tuple(shape), tf.float32),
     )
+
+
+def cycled_labels(count, num_classes):
+    """Labels 0, 1, ..., num_classes - 1, 0, 1, ... for `count` rows: every class equally often."""
+    return tf.math.floormod(tf.range(count, dtype=tf.int32), num_classes)
+
+
+def check_networks(num_classes, *networks):
+    """A one-line error unless every network takes [data, labels] when num_classes > 0, one input otherwise."""
+    for network in networks:
+        if len(network.inputs) != (2 if num_classes else 1):
+            raise ValueError(
+                f"num_classes={num_classes} but the {network.name} takes {len(network.inputs)} input(s); "
+                "expected [data, labels] for a conditional model, one input otherwise"
+            )
 
 
 def class_labels(labels, count, num_classes):

@@ -31,6 +31,9 @@ class VAE(base.GenerativeModel):
         likelihood: one of `losses.LIKELIHOODS`.
         kl_weight: weight of the KL term.
         reconstruction_weight: weight of the reconstruction term.
+        num_classes: > 0 for a conditional VAE (Sohn et al., 2015): encoder and decoder take the label
+            as a second input (networks.conditioning), the data come as (images, labels), and the
+            objective is the negative ELBO of log p(x|y). 0: unconditional.
         seed: seed of the reparameterisation noise.
 
     Example:
@@ -50,19 +53,22 @@ class VAE(base.GenerativeModel):
         likelihood="bernoulli",
         kl_weight=1.0,
         reconstruction_weight=1.0,
+        num_classes=0,
         seed=None,
         **kwargs,
     ):
-        latent_dim = kwargs.pop("latent_dim", decoder.input_shape[-1])
+        latent_dim = kwargs.pop("latent_dim", decoder.inputs[0].shape[-1])
         super().__init__(latent_dim=latent_dim, seed=seed, **kwargs)
         if likelihood not in losses.LIKELIHOODS:
             raise ValueError(f"likelihood {likelihood!r}; expected one of {losses.LIKELIHOODS}")
+        base.check_networks(num_classes, encoder, decoder)
+        self.num_classes = int(num_classes)
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
         self.kl_weight = float(kl_weight)
         self.reconstruction_weight = float(reconstruction_weight)
-        self.image_shape = tuple(encoder.input_shape[1:])
+        self.image_shape = tuple(encoder.inputs[0].shape[1:])
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
@@ -99,33 +105,39 @@ class VAE(base.GenerativeModel):
     def build_optimizers(self):
         self.optimizer.build(self.trainable_variables)
 
-    def encode(self, images, training=False):
-        return self.encoder(images, training=training)
+    def encode(self, images, labels=None, training=False):
+        """[mean, log_variance] of q(z|x) (of q(z|x, y) for a conditional model, the labels then required)."""
+        if self.num_classes and labels is None:
+            raise ValueError("a conditional VAE encodes an image with its label: pass labels")
+        return self.encoder(self.conditioned(images, labels), training=training)
 
     def reparameterize(self, mean, log_variance):
         epsilon = self.normal_noise((tf.shape(mean)[0], self.latent_dim))
         return mean + tf.exp(0.5 * log_variance) * epsilon  # (batch, latent_dim)
 
-    def decode_to_images(self, latents):
-        return losses.likelihood_mean(self.likelihood, self.decoder(latents, training=False))
+    def decode_to_images(self, latents, labels=None):
+        """Pixel means E[x|z] (E[x|z, y]; labels default to cycling through the classes) in [0, 1]."""
+        return losses.likelihood_mean(self.likelihood, self.decoder(self.conditioned(latents, labels), training=False))
 
-    def call(self, images, training=False):
-        """Reconstructions E[x|z] in [0, 1] for one posterior sample z per image."""
-        mean, log_variance = self.encode(images, training=training)
-        logits = self.decoder(self.reparameterize(mean, log_variance), training=training)
+    def call(self, inputs, training=False):
+        """Reconstructions E[x|z] in [0, 1] for one posterior sample z per image; inputs are images, or
+        [images, labels] for a conditional model."""
+        images, labels = inputs if self.num_classes else (inputs, None)
+        mean, log_variance = self.encode(images, labels, training=training)
+        logits = self.decoder(self.conditioned(self.reparameterize(mean, log_variance), labels), training=training)
         return losses.likelihood_mean(self.likelihood, logits)
 
-    def per_example_terms(self, images, training):
+    def per_example_terms(self, images, training, labels=None):
         """(reconstruction, kl) in nats, each (batch,), for one posterior sample per image."""
-        mean, log_variance = self.encode(images, training=training)
+        mean, log_variance = self.encode(images, labels, training=training)
         latents = self.reparameterize(mean, log_variance)
-        logits = self.decoder(latents, training=training)
+        logits = self.decoder(self.conditioned(latents, labels), training=training)
         reconstruction = losses.negative_log_likelihood(self.likelihood, images, logits)
         return reconstruction, losses.gaussian_kl(mean, log_variance)
 
-    def importance_samples(self, images, posterior, epsilon):
-        """`importance_terms` of this VAE's decoder and likelihood."""
-        return importance_terms(self.decoder, self.likelihood, images, posterior, epsilon)
+    def importance_samples(self, images, posterior, epsilon, labels=None):
+        """`importance_terms` of this VAE's decoder and likelihood (and the images' labels, if conditional)."""
+        return importance_terms(self.decoder, self.likelihood, images, posterior, epsilon, labels)
 
     def _update_metrics(self, loss, reconstruction, kl, applied=True):
         for tracker, values in (
@@ -142,17 +154,17 @@ class VAE(base.GenerativeModel):
         return self.reconstruction_weight * reconstruction + self.kl_weight * kl  # (batch,)
 
     def train_step(self, data):
-        images = self.images_of(data)
+        images, labels = self.images_of(data), self.labels_of(data)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.per_example_terms(images, training=True)
+            reconstruction, kl = self.per_example_terms(images, training=True, labels=labels)
             per_example_loss = self._objective(reconstruction, kl)
             loss = losses.average_over_global_batch(per_example_loss)
         applied = self.minimize(self.optimizer, tape, loss, self.trainable_variables)
         return self._update_metrics(per_example_loss, reconstruction, kl, applied)
 
     def test_step(self, data):
-        images = self.images_of(data)
-        reconstruction, kl = self.per_example_terms(images, training=False)
+        images, labels = self.images_of(data), self.labels_of(data)
+        reconstruction, kl = self.per_example_terms(images, training=False, labels=labels)
         return self._update_metrics(self._objective(reconstruction, kl), reconstruction, kl)
 
     def get_config(self):
@@ -162,12 +174,13 @@ class VAE(base.GenerativeModel):
                 "likelihood": self.likelihood,
                 "kl_weight": self.kl_weight,
                 "reconstruction_weight": self.reconstruction_weight,
+                "num_classes": self.num_classes,
             }
         )
         return config
 
 
-def importance_terms(decoder, likelihood, images, posterior, epsilon):
+def importance_terms(decoder, likelihood, images, posterior, epsilon, labels=None):
     """Terms of the importance weights p(x, z) / q(z|x) for draws z = mean + sigma * epsilon ~ q(z|x).
 
     Args:
@@ -178,6 +191,7 @@ def importance_terms(decoder, likelihood, images, posterior, epsilon):
             once by the caller however many chunks of samples it draws.
         epsilon: standard normal noise (num_samples, batch, latent_dim), drawn by the caller (a seed
             generator in evaluation, a stateless seed in an exported model).
+        labels: the images' classes (batch,) for a conditional decoder p(x|z, y), else None.
 
     Returns:
         (log_likelihood, log_prior_ratio), each (num_samples, batch): log p(x|z) and
@@ -187,7 +201,10 @@ def importance_terms(decoder, likelihood, images, posterior, epsilon):
     mean, log_variance = posterior
     num_samples, batch, latent_dim = tf.shape(epsilon)[0], tf.shape(epsilon)[1], epsilon.shape[-1]
     latents = mean + tf.exp(0.5 * log_variance) * epsilon  # (num_samples, batch, latent_dim)
-    logits = decoder(tf.reshape(latents, [-1, latent_dim]), training=False)  # (num_samples * batch, ...)
+    flat = tf.reshape(latents, [-1, latent_dim])
+    if labels is not None:  # Sample s of image i has image i's label.
+        flat = [flat, tf.tile(tf.cast(labels, tf.int32), [num_samples])]
+    logits = decoder(flat, training=False)  # (num_samples * batch, ...)
     tiled = tf.reshape(tf.tile(images[tf.newaxis], [num_samples] + [1] * len(images.shape)), tf.shape(logits))
     log_likelihood = -losses.negative_log_likelihood(likelihood, tiled, logits)
     # log N(z; 0, I) - log N(z; mean, sigma^2): the 2*pi terms cancel, (z - mean) / sigma = epsilon.
@@ -195,28 +212,33 @@ def importance_terms(decoder, likelihood, images, posterior, epsilon):
     return tf.reshape(log_likelihood, [num_samples, batch]), log_prior_ratio
 
 
-def build_conv(image_shape, latent_dim, base_filters=32, decoder="compact", **objective):
+def build_conv(image_shape, latent_dim, base_filters=32, decoder="compact", num_classes=0, **objective):
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return VAE(
-        convolutional.conv_encoder(image_shape, latent_dim, base_filters),
-        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder),
+        convolutional.conv_encoder(image_shape, latent_dim, base_filters, num_classes=num_classes),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes),
+        num_classes=num_classes,
         **objective,
     )
 
 
-def build_mlp(image_shape, latent_dim, hidden_units=400, **objective):
+def build_mlp(image_shape, latent_dim, hidden_units=400, num_classes=0, **objective):
     """Fully connected VAE (the "vanilla" VAE of ../shared/seeds/001: one hidden layer of 400 each way)."""
     return VAE(
-        dense.mlp_encoder(image_shape, latent_dim, hidden_units),
-        dense.mlp_decoder(image_shape, latent_dim, hidden_units),
+        dense.mlp_encoder(image_shape, latent_dim, hidden_units, num_classes=num_classes),
+        dense.mlp_decoder(image_shape, latent_dim, hidden_units, num_classes=num_classes),
+        num_classes=num_classes,
         **objective,
     )
 
 
-def build_lstm(image_shape, latent_dim, hidden_units=256, base_filters=32, decoder="compact", **objective):
+def build_lstm(
+    image_shape, latent_dim, hidden_units=256, base_filters=32, decoder="compact", num_classes=0, **objective
+):
     """LSTM encoder over image rows (../shared/seeds/002) with the conv VAE's transposed-conv decoder."""
     return VAE(
-        recurrent.lstm_encoder(image_shape, latent_dim, hidden_units),
-        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder),
+        recurrent.lstm_encoder(image_shape, latent_dim, hidden_units, num_classes=num_classes),
+        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes),
+        num_classes=num_classes,
         **objective,
     )

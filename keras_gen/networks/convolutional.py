@@ -9,6 +9,7 @@ image passes through y - 1 stride-2 stages down to a 2x2 map. Filters double at 
 import keras
 
 from keras_gen import errors
+from keras_gen.networks import conditioning
 from keras_gen.networks import initializers
 from keras_gen.networks import normalization
 from keras_gen.networks import posterior
@@ -37,13 +38,14 @@ def batch_norm():
     return normalization.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
 
 
-def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
+def conv_encoder(image_shape, latent_dim, base_filters=32, num_classes=0, name="encoder"):
     """(conv 3x3 stride 2, batch norm, LeakyReLU 0.2) x depth -> dense -> posterior mean and log-variance.
 
     Args:
         image_shape: (size, size, channels) with size in IMAGE_SIZES.
         latent_dim: dimension of z.
         base_filters: filters of the first stage; doubled at every later one.
+        num_classes: > 0 for q(z|x, y): the model takes [images, labels] (networks.conditioning).
 
     Returns:
         A functional keras.Model mapping images (batch, size, size, channels) to
@@ -62,13 +64,16 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, name="encoder"):
     # Hidden width as in the report: 128 at 16x16, 256 at 32x32 for 32 base filters.
     hidden = keras.layers.Dense(base_filters * image_shape[0] // 4, **initializers.dense(features))(features)
     hidden = keras.layers.LeakyReLU(0.2)(hidden)
-    return keras.Model(images, posterior.gaussian_head(hidden, latent_dim, initializers.dense(hidden)), name=name)
+    labels = conditioning.labels_input(num_classes)
+    hidden = conditioning.join(hidden, labels, num_classes)
+    head = posterior.gaussian_head(hidden, latent_dim, initializers.dense(hidden))
+    return keras.Model(conditioning.inputs(images, labels), head, name=name)
 
 
 DECODER_STACKS = ("compact", "report")
 
 
-def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", name="decoder"):
+def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", num_classes=0, name="decoder"):
     """dense -> 2x2 map -> (transposed conv 3x3 stride 2, batch norm, ReLU) x depth -> conv to logits.
 
     Mirrors `conv_encoder`: filters halve at every stage down to `base_filters`. Two stacks:
@@ -77,6 +82,8 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", na
     - "report": the report's printed stack (../shared/seeds/004, "final_layer"): no activation after
       the projection, one more stage (base_filters filters) to twice the image size, and a stride-2
       3x3 convolution back to it. About 30% more compute per image.
+
+    With `num_classes` it is p(x|z, y): it takes [latents, labels] (networks.conditioning).
 
     Returns:
         A functional keras.Model mapping z (batch, latent_dim) to per-pixel logits
@@ -87,7 +94,9 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", na
     depth = depth_for_image_size(image_shape[0])
     top_filters = base_filters * 2**depth
     latents = keras.Input((latent_dim,), name="latents")
-    features = keras.layers.Dense(2 * 2 * top_filters, **initializers.dense(latents))(latents)
+    labels = conditioning.labels_input(num_classes)
+    code = conditioning.join(latents, labels, num_classes)
+    features = keras.layers.Dense(2 * 2 * top_filters, **initializers.dense(code))(code)
     if stack == "compact":
         features = keras.layers.ReLU()(features)
     features = keras.layers.Reshape((2, 2, top_filters))(features)
@@ -106,4 +115,4 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", na
         image_shape[-1], 3, strides=strides, padding="same", name="logits", dtype="float32",
         **initializers.conv(features, 3),
     )(features)  # fmt: skip
-    return keras.Model(latents, logits, name=name)
+    return keras.Model(conditioning.inputs(latents, labels), logits, name=name)

@@ -59,6 +59,7 @@ def eval_split(run, max_images=None, splits=None):
     """(batches in the model's input range, LoadedSplit) of the run's test split, first `max_images` only.
 
     Pixel noise (binarization, dequantization) is drawn as in the run's own evaluation: fixed by its seed.
+    A conditional model's batches are (images, labels).
     `splits`: the dataset if already loaded (`load_splits`).
     """
     config = run.config
@@ -71,5 +72,8 @@ def eval_split(run, max_images=None, splits=None):
             split.class_names,
         )
     pixel_noise = run.model.pixel_noise(datasets.DATASETS.lookup(config.dataset).binarize)
-    batches = pipeline.eval_dataset(split.images, config.batch_size, run.model.value_range, pixel_noise, config.seed)
+    labels = split.labels if getattr(run.model, "num_classes", 0) else None
+    batches = pipeline.eval_dataset(
+        split.images, config.batch_size, run.model.value_range, pixel_noise, config.seed, labels=labels
+    )
     return batches, split

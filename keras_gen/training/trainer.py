@@ -182,7 +182,7 @@ def _check_values(config):
     accepted = models.hyperparameters(config.model)
     if config.conditional and "num_classes" not in accepted:
         raise errors.UserError(
-            f"--conditional applies to the GAN and WGAN; the {config.model} model has no conditional form yet"
+            f"--conditional: the {config.model} model has no class-conditional form"
         )
     for name in ("spectral_norm", "diffaugment", "ema_decay", "critic_learning_rate"):
         # The critic's learning rate is the optimizer's, not the model's; models with critic_steps have one.
