@@ -9,6 +9,7 @@
     precision     the same run under each --policies dtype policy, with the curves (--plot)
     recipes       GAN recipes (--recipes) at equal generator steps: FID of trained and averaged weights
     peer_elbo     the conv VAE beside the PyTorch peer at equal steps: test negative ELBO per seed
+    conditional_vae  the conditional conv VAE beside the unconditional one: -log p(x|y) against -log p(x)
 
 The training settings are run.py's own flags (keras_gen.cli defines them once: --model,
 --dataset, --latent_dim, --batch_size, ...); the flags below are the benchmarks' own. The result
@@ -24,6 +25,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from benchmarks import conditional_vae
 from benchmarks import layers
 from benchmarks import peer_elbo
 from benchmarks import precision
@@ -46,6 +48,7 @@ BENCHMARKS = {
     "precision": precision.run,
     "recipes": recipes.run,
     "peer_elbo": peer_elbo.run,
+    "conditional_vae": conditional_vae.run,
 }
 
 flags.DEFINE_enum("channels", "1", ["1", "3"], "throughput: 1 (Fashion-MNIST) or 3 (the CIFAR-10 subset).")
@@ -59,7 +62,7 @@ flags.DEFINE_list("policies", list(dtype_policies.POLICIES), "precision: dtype p
 flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
 flags.DEFINE_list("only", None, "likelihoods: run names of training.LIKELIHOOD_RUNS.")
 flags.DEFINE_list("recipes", list(recipes.RECIPES), "recipes: names of recipes.RECIPES, or several joined by +.")
-flags.DEFINE_list("seeds", ["0", "1"], "recipes, peer_elbo: a run per seed (of each recipe).")
+flags.DEFINE_list("seeds", ["0", "1"], "recipes, peer_elbo, conditional_vae: a run per seed (of each recipe).")
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")
 flags.DEFINE_string("tag", None, "A word in the result file's name (default: the model, for throughput).")
 FLAGS = flags.FLAGS

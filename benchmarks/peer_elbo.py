@@ -64,19 +64,24 @@ def run_peer(settings, seed, steps, out_dir):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def train_vae(settings, seed, run_dir, conditional=False):
+    """keras_gen's VAE of the issue's budget, trained in `run_dir` (or finished there, if it began)."""
+    config = train_config.TrainConfig(
+        model="vae", decoder="report", dataset="binarized_fashion_mnist", data_dir=settings.data_dir,
+        image_size=32, latent_dim=settings.latent_dim, batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
+        seed=seed, out_dir=run_dir, quality_every=0, verbose=2, resume=checkpoints.has_checkpoint(run_dir),
+        conditional=conditional,
+    )  # fmt: skip
+    return trainer.train(config, given_fields=("epochs",))[0]
+
+
 def run(settings):
     test = binarized_test_images()
     steps = settings.epochs * settings.steps_per_epoch
     rows, measured = [], []
     for seed in (int(seed) for seed in settings.seeds):
-        run_dir = os.path.join(settings.out_dir, f"keras_gen_seed{seed}")
-        config = train_config.TrainConfig(
-            model="vae", decoder="report", dataset="binarized_fashion_mnist", data_dir=settings.data_dir,
-            image_size=32, latent_dim=settings.latent_dim, batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
-            seed=seed, out_dir=run_dir, quality_every=0, verbose=2, resume=checkpoints.has_checkpoint(run_dir),
-        )  # fmt: skip
-        model, _ = trainer.train(config, given_fields=("epochs",))
+        model = train_vae(settings, seed, os.path.join(settings.out_dir, f"keras_gen_seed{seed}"))
         ours = test_bounds(model, test)
         peer = run_peer(settings, seed, steps, os.path.join(settings.out_dir, f"peer_seed{seed}"))
         record = {

@@ -186,3 +186,18 @@ def test_peer_elbo_reuses_the_peers_saved_run_of_the_same_budget(tmp_path):
     assert record["test_elbo"] == -243.0 and record["test_kl"] == 14.0 and "samples" not in record
     with pytest.raises(SystemExit, match="trained again"):  # Another budget: trained again.
         peer_elbo.run_peer(settings, 0, 20, str(tmp_path))
+
+
+def test_conditional_vae_scores_each_model_on_its_own_bound():
+    from benchmarks import conditional_vae
+    from keras_gen import models
+
+    images = (np.random.default_rng(0).uniform(size=(6, 16, 16, 1)) < 0.5).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    plain = models.build("mlp_vae", (16, 16, 1), latent_dim=2, seed=0, likelihood="bernoulli")
+    conditional = models.build("mlp_vae", (16, 16, 1), latent_dim=2, num_classes=3, seed=0, likelihood="bernoulli")
+    # The unconditional model ignores the labels; the conditional one reads each image's own.
+    assert conditional_vae.bounds(plain, images, labels, 2)["num_images"] == 6
+    given = conditional_vae.bounds(conditional, images, labels, 2)
+    shifted = conditional_vae.bounds(conditional, images, (labels + 1) % 3, 2)
+    assert given["num_images"] == 6 and abs(given["neg_elbo"] - shifted["neg_elbo"]) > 1e-3
