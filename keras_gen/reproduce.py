@@ -125,15 +125,18 @@ EXPERIMENTS = {
         "mixing two digits, 2-D transitions, scatter plots by class; more latents give noisier samples",
         tuple(
             step
-            for run, preset in (
+            for run, preset, *args in (
                 ("mlp_vae_z20", "mlp_vae_z20"),
                 ("mlp_vae_z2", "mlp_vae_z2"),
                 ("conv_vae_z20", "vae_x32_z20"),
                 ("no_kl_z2", "vae_no_kl_z2"),
                 ("no_reconstruction_z2", "vae_no_reconstruction_z2"),
+                # A conditional line beside the class-aware studies: with the label given, does the 2-D
+                # latent still sort the classes (scatter), and what does it hold instead (manifold, analogy)?
+                ("conditional_mlp_vae_z2", "mlp_vae_z2", "--conditional"),
             )
             for step in (
-                _train(run, preset, cpu=("--epochs=5", "--steps_per_epoch=200", "--grid_size=36")),
+                _train(run, preset, *args, cpu=("--epochs=5", "--steps_per_epoch=200", "--grid_size=36")),
                 Step("explore", run, ("--study=reconstruct",)),
                 Step("explore", run, ("--study=scatter",), ("--num_samples=2000",)),
                 *((Step("explore", run, ("--study=manifold",)),) if run.endswith("z2") else ()),
@@ -142,6 +145,7 @@ EXPERIMENTS = {
                     if run == "mlp_vae_z20"
                     else ()
                 ),  # fmt: skip
+                *((Step("explore", run, ("--study=analogy",)),) if args else ()),
             )
         ),
     ),
