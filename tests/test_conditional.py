@@ -239,3 +239,17 @@ def test_the_analogy_study_draws_each_test_images_posterior_as_every_class(tmp_p
         assert os.path.exists(studies.run_study(run, study, num_images=6)[0])
     with pytest.raises(errors.UserError, match="--study_class=5; expected a class index from 0 to 2"):
         studies.run_study(run, "traverse", study_class=5)
+
+
+def test_with_spectral_norm_the_class_projection_is_normalized_too():
+    from keras_gen.networks import spectral_norm
+
+    model = tiny_conditional(gan_loss="hinge", spectral_norm=True)
+    layer = model.critic.get_layer("class_projection")
+    assert isinstance(layer, spectral_norm.SNEmbedding)
+    layer.embeddings.assign(np.random.default_rng(0).standard_normal(layer.embeddings.shape) * 5.0)
+    images, labels = random_images((8, 16, 16, 1)).astype(np.float32) / 127.5 - 1.0, np.arange(8) % CLASSES
+    for _ in range(20):  # One power iteration per training call of the critic (two per update).
+        model.train_on_batch(images, labels)
+    assert spectral_norm.spectral_norm_of(layer.normalized_kernel(False)) == pytest.approx(1.0, abs=0.02)
+    assert spectral_norm.spectral_norm_of(layer.embeddings) > 2.0  # The table itself is not rescaled.

@@ -118,7 +118,8 @@ def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=Fa
     if not num_classes:
         return keras.Model(images, scores, name=name)
     labels = keras.Input((), dtype="int32", name="labels")
-    embedded = keras.layers.Embedding(num_classes, features.shape[-1], name="class_projection")(labels)
+    embedding = sn.SNEmbedding if spectral_norm else keras.layers.Embedding
+    embedded = embedding(num_classes, features.shape[-1], name="class_projection")(labels)
     projection = keras.layers.Dot(axes=1, dtype="float32")([embedded, features])
     scores = keras.layers.Add(dtype="float32")([scores, projection])
     return keras.Model([images, labels], scores, name=name)

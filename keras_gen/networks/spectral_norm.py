@@ -74,6 +74,23 @@ class SNDense(_SpectralNorm, keras.layers.Dense):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
+@keras.saving.register_keras_serializable(package="keras_gen")
+class SNEmbedding(_SpectralNorm, keras.layers.Embedding):
+    """keras.layers.Embedding whose table (num_classes, dim) is divided by its spectral norm: a projection
+    critic's class embedding, normalized as SNGAN's is, so the label cannot undo the critic's bound."""
+
+    @property
+    def kernel(self):
+        return self.embeddings
+
+    def call(self, inputs, training=False):
+        table = self.normalized_kernel(training)
+        return ops.cast(ops.take(table, ops.cast(inputs, "int32"), axis=0), self.compute_dtype)
+
+    def compute_output_spec(self, inputs, training=False):
+        return super().compute_output_spec(inputs)
+
+
 def spectral_norm_of(kernel):
     """The exact largest singular value of a kernel seen as (fan_in, filters), for tests and checks."""
     matrix = np.asarray(kernel).reshape(-1, np.asarray(kernel).shape[-1])
