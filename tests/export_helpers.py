@@ -1,7 +1,8 @@
 """The exports every serving and export test reads: each model type trained for 2 steps and exported once.
 
 `expected` computes what a signature should answer from the trained Keras model alone, with no export
-code, so a test can hold any path (TF Serving's session, a fresh process, keras_gen.load) to it.
+code, so a test can hold any path (TF Serving's session, a fresh process, keras_gen.load) to it;
+`SessionServicer` answers gRPC Predict requests from TF Serving's session path.
 """
 
 import json
@@ -13,7 +14,9 @@ import tensorflow as tf
 from conftest import tiny_train_config, write_npz
 from keras_gen.runs import reopen
 from keras_gen.serving import requests, saved_model, signatures
+from keras_gen.serving import session
 from keras_gen.training import trainer
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 MODELS = {
     "vae": {"model": "vae"},
@@ -57,23 +60,28 @@ def png_images(data):
 
 
 def expected(model, signature, inputs):
-    """What the trained Keras model gives for a signature's inputs, computed outside any export code."""
+    """What the trained Keras model gives for a signature's inputs, computed outside any export code.
+
+    A class-conditional model's requests carry `labels`, which go to its networks beside the other inputs.
+    """
+    labels = inputs.get(signatures.LABELS_INPUT)
     if signature.endswith("_bytes"):
-        inputs = {"images": png_images(inputs[signatures.BYTES_INPUT])}
+        inputs = {**inputs, "images": png_images(inputs[signatures.BYTES_INPUT])}
     if signature.startswith("encode"):
-        mean, log_variance = model.encode(inputs["images"])
+        mean, log_variance = model.encode(inputs["images"], labels)
         return {"mean": mean, "log_variance": log_variance}
     if signature in ("decode", "generate"):
-        return {"images": model.decode_to_images(inputs["latents"])}
+        return {"images": model.decode_to_images(inputs["latents"], labels)}
     if signature.startswith("reconstruct"):
-        return {"reconstructions": model.decode_to_images(model.encode(inputs["images"])[0])}
+        return {"reconstructions": model.decode_to_images(model.encode(inputs["images"], labels)[0], labels)}
     if signature.startswith("critic"):
-        return {"scores": tf.reshape(model.critic(inputs["images"] * 2.0 - 1.0), [-1])}
+        images = tf.convert_to_tensor(inputs["images"] * 2.0 - 1.0)  # Keras refuses a mix of arrays and tensors.
+        return {"scores": tf.reshape(model.critic(model.critic_inputs(images, labels)), [-1])}
     if signature == "sample":
         latents = np.stack(
             [tf.random.stateless_normal([model.latent_dim], seed=[int(seed), 0]).numpy() for seed in inputs["seeds"]]
         )
-        return {"latents": latents, "images": model.decode_to_images(latents)}
+        return {"latents": latents, "images": model.decode_to_images(latents, labels)}
     if signature == "log_likelihood":
         images = tf.constant(inputs["images"])
         epsilon = np.stack(
@@ -83,7 +91,8 @@ def expected(model, signature, inputs):
             ],
             axis=1,
         )  # (samples, batch, latent_dim)
-        log_likelihood, log_prior_ratio = model.importance_samples(images, model.encode(images), epsilon)
+        posterior = model.encode(images, labels)
+        log_likelihood, log_prior_ratio = model.importance_samples(images, posterior, epsilon, labels)
         weights = np.asarray(log_likelihood + log_prior_ratio, np.float64)
         iwae = np.log(np.mean(np.exp(weights - weights.max(0)), axis=0)) + weights.max(0)
         return {"elbo": weights.mean(0), "iwae": iwae}
@@ -115,3 +124,21 @@ def request_files(version):
             body = json.load(stream)
         bodies[body["signature_name"]] = body
     return bodies
+
+
+class SessionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """TF Serving's Predict over gRPC, answered by the session: request protos converted as the server does."""
+
+    def __init__(self, versions):
+        self.sessions = {name: session.ServingSession(version) for name, version in versions.items()}
+
+    def Predict(self, request, context):
+        from tensorflow_serving.apis import predict_pb2
+
+        served = self.sessions[request.model_spec.name]
+        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        outputs = served.run(request.model_spec.signature_name or "serving_default", inputs)
+        response = predict_pb2.PredictResponse()
+        for name, value in outputs.items():
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return response

@@ -23,7 +23,9 @@ import tensorflow as tf
 from google.protobuf import text_format
 from PIL import Image
 
-from export_helpers import GAN_SIGNATURES, VAE_SIGNATURES, MODELS, check_outputs, png_images, request_files
+from export_helpers import (
+    GAN_SIGNATURES, MODELS, VAE_SIGNATURES, SessionServicer, check_outputs, png_images, request_files,
+)  # fmt: skip
 from keras_gen.data import readers
 from keras_gen.serving import client, requests, saved_model, server_config, session, signatures
 from keras_gen.models import base
@@ -245,29 +247,11 @@ def test_batching_parameters_follow_the_latencies():
     assert parameters["max_enqueued_batches"] == round(1 / 0.006) * 4
 
 
-class _SessionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """TF Serving's Predict over gRPC, answered by the session: request protos converted as the server does."""
-
-    def __init__(self, versions):
-        self.sessions = {name: session.ServingSession(version) for name, version in versions.items()}
-
-    def Predict(self, request, context):
-        from tensorflow_serving.apis import predict_pb2
-
-        served = self.sessions[request.model_spec.name]
-        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
-        outputs = served.run(request.model_spec.signature_name or "serving_default", inputs)
-        response = predict_pb2.PredictResponse()
-        for name, value in outputs.items():
-            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
-        return response
-
-
 def test_grpc_client_example_against_a_predict_service_backed_by_the_session(exported, tmp_path, capsys):
     import grpc
 
     model, _, version = exported["vae"]
-    servicer = _SessionServicer({"vae": version})
+    servicer = SessionServicer({"vae": version})
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -2,6 +2,7 @@
 
     python -m keras_gen.serving.client --model=wgan_svhn --signature=sample --seeds=0,1,2,3 --out_dir=samples
     python -m keras_gen.serving.client --model=vae_fashion --signature=reconstruct_bytes --images=shoe.png
+    python -m keras_gen.serving.client --model=gan_fashion --signature=sample --seeds=0,1 --labels=7,7   # conditional
 
 sends one Predict request to the server at `--server` (TF Serving's gRPC port, 8500 by default) and
 writes every PNG of the answer into `--out_dir`, printing the other outputs. In Python:
@@ -23,7 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 # Input dtypes of every keras_gen signature input, by name (the model card lists them per signature).
-INPUT_DTYPES = {"images": tf.float32, "latents": tf.float32, "seeds": tf.int64, "images_bytes": tf.string}
+INPUT_DTYPES = {
+    "images": tf.float32, "latents": tf.float32, "seeds": tf.int64, "images_bytes": tf.string, "labels": tf.int64,
+}  # fmt: skip
 
 
 def predict_request(model_name, signature, inputs, dtypes=None, version=None):
@@ -59,14 +62,19 @@ def prediction_stub(server):
     return prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server))
 
 
+def _integers(text):
+    return np.array([int(value) for value in text.split(",")], np.int64)
+
+
 def _inputs_from_arguments(arguments):
+    labels = {"labels": _integers(arguments.labels)} if arguments.labels else {}
     if arguments.images:
         contents = []
         for path in arguments.images:
             with open(path, "rb") as stream:
                 contents.append(stream.read())
-        return {"images_bytes": np.array(contents, dtype=object)}
-    return {"seeds": np.array([int(seed) for seed in arguments.seeds.split(",")], np.int64)}
+        return {"images_bytes": np.array(contents, dtype=object), **labels}
+    return {"seeds": _integers(arguments.seeds), **labels}
 
 
 def main(argv=None):
@@ -77,6 +85,7 @@ def main(argv=None):
     parser.add_argument("--version", type=int, default=None, help="default: the newest the server has")
     parser.add_argument("--seeds", default="0,1,2,3", help="sample: one seed per image, comma-separated")
     parser.add_argument("--images", nargs="*", help="*_bytes signatures: PNG or JPEG files")
+    parser.add_argument("--labels", help="class-conditional models: one class index per image, comma-separated")
     parser.add_argument("--out_dir", default=".", help="where the PNGs of the answer go")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds")
     arguments = parser.parse_args(argv)

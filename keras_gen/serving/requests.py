@@ -2,7 +2,8 @@
 
 The examples need no dataset: images are the model's own samples (binarized for a Bernoulli VAE,
 whose likelihood is defined on binary pixels), as floats and as PNG files, and latents are draws
-from the prior, all fixed by a seed.
+from the prior, all fixed by a seed. A class-conditional model's examples give row i class
+i mod num_classes, the images drawn for those classes.
 
 REST bodies use TF Serving's row format (https://www.tensorflow.org/tfx/serving/api_rest):
 `{"signature_name": ..., "instances": [...]}`, one instance per image, every input batched. A
@@ -32,7 +33,11 @@ EXAMPLE_COUNT = 2
 def example_inputs(module, seed=0):
     """{signature name: {input name: numpy array}} for every signature of a serving module."""
     seeds = base.row_seeds(EXAMPLE_COUNT, seed)
-    images = module.sample(tf.constant(seeds))["images"]
+    # Every signature of a conditional module takes labels beside its other input: these, in every request.
+    labels = {}
+    if module.num_classes:
+        labels[signatures.LABELS_INPUT] = np.arange(EXAMPLE_COUNT, dtype=np.int64) % module.num_classes
+    images = module.sample(*[tf.constant(value) for value in (seeds, *labels.values())])["images"]
     if getattr(module, "likelihood", None) == "bernoulli":
         images = tf.cast(images > 0.5, tf.float32)
     png = signatures.encode_png(images).numpy()
@@ -50,7 +55,7 @@ def example_inputs(module, seed=0):
         "critic": {"images": images},
         "critic_bytes": {signatures.BYTES_INPUT: png},
     }
-    return {name: per_signature[name] for name in module.signature_names()}
+    return {name: {**per_signature[name], **labels} for name in module.signature_names()}
 
 
 def _json_value(value):

@@ -177,6 +177,19 @@ def describe(function):
     }
 
 
+def _classes(run):
+    """{"num_classes", "class_names"} of a class-conditional model, whose signatures take `labels`; else {}.
+
+    The names are the run's (config.json: the dataset's, or the image folder's sub-folders), so a
+    client can find the index of "Sneaker" without the training data.
+    """
+    num_classes = run.model.num_classes
+    if not num_classes:
+        return {}
+    names = run.record.get("class_names") or [str(label) for label in range(num_classes)]
+    return {"num_classes": num_classes, "class_names": list(names)}
+
+
 def model_card(run, described, default_signature):
     """What a version holds and where it came from, for model_card.json."""
     config = run.config
@@ -208,6 +221,7 @@ def model_card(run, described, default_signature):
         "metrics": {"last_epoch": training, "evaluation": evaluation},
         "signatures": described,
         "serving_default": default_signature,
+        **_classes(run),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "exported_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }

@@ -21,6 +21,10 @@ GAN/WGAN (generator and critic):
     critic(images) -> scores                             the critic's output, one per image
     critic_bytes(images_bytes) -> scores
     sample(seeds) -> images, images_uint8, images_png_bytes, latents   (serving_default)
+A class-conditional model (num_classes > 0) takes `labels` after the other inputs of every signature,
+int64 (batch,), one class index per row: sample(seeds, labels), generate(latents, labels),
+encode(images, labels), log_likelihood(images, seeds, labels), ...; the VAE's bounds are then on
+log p(x|y).
 
 `seeds` is one int64 per image: `sample` draws row i's latent with stateless ops from seeds[i]
 alone, so a seed gives the same image in any batch and any process (a SavedModel keeps no random
@@ -29,7 +33,9 @@ a string tensor as {"b64": ...}; `images_bytes` inputs take {"b64": ...} in a RE
 
 Bounds: a request of more than MAX_IMAGES_PER_REQUEST rows, or a log_likelihood request of more than
 MAX_POSTERIOR_SAMPLES_PER_REQUEST decoded images (rows x the export's samples per image), is refused
-by the graph with INVALID_ARGUMENT naming the bound, before any network runs.
+by the graph with INVALID_ARGUMENT naming the bound, before any network runs. So are labels outside
+0 to num_classes - 1 and labels of another length than the rows they go with: on a GPU an embedding
+lookup of a bad index silently returns zeros instead of failing.
 """
 
 import tensorflow as tf
@@ -53,6 +59,7 @@ DEFAULT_LOG_LIKELIHOOD_SAMPLES = 64
 # The PNG output of every signature that produces images.
 PNG_OUTPUT = "images_png_bytes"
 BYTES_INPUT = "images_bytes"
+LABELS_INPUT = "labels"
 
 
 class _Served(tf.Module):
@@ -65,7 +72,7 @@ class _Served(tf.Module):
     while tf.saved_model.load still works. keras.export.ExportArchive tracks them the same way.
     """
 
-    def __init__(self, networks, latent_dim, image_shape, name):
+    def __init__(self, networks, latent_dim, image_shape, name, num_classes=0):
         super().__init__(name=name)
         self._networks = _Networks(networks)
         self.network_variables = [
@@ -73,7 +80,9 @@ class _Served(tf.Module):
         ]
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
-        self.sample = tf.function(self._sample, input_signature=[tf.TensorSpec([None], tf.int64, name="seeds")])
+        # Classes of a class-conditional model, whose every signature also takes `labels`; 0: unconditional.
+        self.num_classes = int(num_classes)
+        self.sample = self.signature_function(self._sample, tf.TensorSpec([None], tf.int64, name="seeds"))
 
     def images_spec(self):
         return tf.TensorSpec((None,) + self.image_shape, tf.float32, name="images")
@@ -84,18 +93,35 @@ class _Served(tf.Module):
     def latents_spec(self):
         return tf.TensorSpec((None, self.latent_dim), tf.float32, name="latents")
 
+    def signature_function(self, method, *specs):
+        """A tf.function of `method` on the inputs `specs`, then `labels` for a conditional model.
+
+        The function takes exactly its inputs: the method's unused `labels=None` would otherwise appear
+        in the signature.
+        """
+        if self.num_classes:
+            specs += (tf.TensorSpec([None], tf.int64, name=LABELS_INPUT),)
+        return tf.function(lambda *inputs: method(*inputs), input_signature=list(specs))
+
     def decode_bytes(self, images_bytes):
         """(batch,) PNG/JPEG/GIF/BMP -> (batch, size, size, channels) in [0, 1], as the data readers would."""
         return decode_images(bounded_rows(images_bytes), self.image_shape)
 
-    def _sample(self, seeds):
-        latents = base.row_latents(bounded_rows(seeds), self.latent_dim)  # (batch, latent_dim)
-        images = self.images_of(latents)
+    def _sample(self, seeds, labels=None):
+        seeds, labels = self.checked_labels(bounded_rows(seeds), labels)
+        latents = base.row_latents(seeds, self.latent_dim)  # (batch, latent_dim)
+        images = self.images_of(latents, labels)
         pixels = base.to_uint8(images)
         return {"images": images, "images_uint8": pixels, PNG_OUTPUT: encode_png(images), "latents": latents}
 
-    def images_of(self, latents):
-        """Images in [0, 1] for latents: the decoder's pixel means, or the generator's output."""
+    def checked_labels(self, rows, labels):
+        """(rows, labels as int32), both waiting on the checks of the labels; (rows, None) if unconditional."""
+        if labels is None:
+            return rows, None
+        return checked_labels(rows, labels, self.num_classes)
+
+    def images_of(self, latents, labels=None):
+        """Images in [0, 1] for latents (of `labels`, if conditional): the decoder's pixel means, or the generator's."""
         raise NotImplementedError
 
     def signature_names(self):
@@ -130,19 +156,18 @@ class VAEServing(_Served):
             model.latent_dim,
             model.image_shape,
             name="keras_gen_vae",
+            num_classes=model.num_classes,
         )
         self.likelihood = model.likelihood
         self.log_likelihood_samples = int(log_likelihood_samples)
         images, images_bytes, latents = self.images_spec(), self.bytes_spec(), self.latents_spec()
-        self.encode = tf.function(self._encode, input_signature=[images])
-        self.encode_bytes = tf.function(
-            lambda data: self._encode(self.decode_bytes(data)), input_signature=[images_bytes]
-        )
-        self.decode = tf.function(self._decode, input_signature=[latents])
-        self.reconstruct = tf.function(self._reconstruct, input_signature=[images])
-        self.reconstruct_bytes = tf.function(self._reconstruct_bytes, input_signature=[images_bytes])
-        self.log_likelihood = tf.function(
-            self._log_likelihood, input_signature=[images, tf.TensorSpec([None], tf.int64, name="seeds")]
+        self.encode = self.signature_function(self._encode, images)
+        self.encode_bytes = self.signature_function(self._encode_bytes, images_bytes)
+        self.decode = self.signature_function(self._decode, latents)
+        self.reconstruct = self.signature_function(self._reconstruct, images)
+        self.reconstruct_bytes = self.signature_function(self._reconstruct_bytes, images_bytes)
+        self.log_likelihood = self.signature_function(
+            self._log_likelihood, images, tf.TensorSpec([None], tf.int64, name="seeds")
         )
 
     def signature_names(self):
@@ -151,30 +176,41 @@ class VAEServing(_Served):
     def card(self):
         return {**super().card(), "log_likelihood_samples": self.log_likelihood_samples}
 
-    def _encode(self, images):
-        mean, log_variance = self._networks.encoder(bounded_rows(images), training=False)
+    def _encode(self, images, labels=None):
+        return self._posterior(*self.checked_labels(bounded_rows(images), labels))
+
+    def _encode_bytes(self, images_bytes, labels=None):
+        # The labels' checks come first: a bad request fails before its images are decoded.
+        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
+        return self._posterior(self.decode_bytes(images_bytes), labels)
+
+    def _posterior(self, images, labels):
+        mean, log_variance = self._networks.encoder(network_inputs(images, labels), training=False)
         return {"mean": mean, "log_variance": log_variance}
 
-    def images_of(self, latents):
-        return losses.likelihood_mean(self.likelihood, self._networks.decoder(latents, training=False))
+    def images_of(self, latents, labels=None):
+        logits = self._networks.decoder(network_inputs(latents, labels), training=False)
+        return losses.likelihood_mean(self.likelihood, logits)
 
-    def _decode(self, latents):
-        images = self.images_of(bounded_rows(latents))
+    def _decode(self, latents, labels=None):
+        images = self.images_of(*self.checked_labels(bounded_rows(latents), labels))
         return {"images": images, PNG_OUTPUT: encode_png(images)}
 
-    def _reconstructions(self, images):
-        mean, _ = self._networks.encoder(images, training=False)
-        return self.images_of(mean)
+    def _reconstructions(self, images, labels):
+        mean, _ = self._networks.encoder(network_inputs(images, labels), training=False)
+        return self.images_of(mean, labels)
 
-    def _reconstruct(self, images):
-        reconstructions = self._reconstructions(bounded_rows(images))
+    def _reconstruct(self, images, labels=None):
+        reconstructions = self._reconstructions(*self.checked_labels(bounded_rows(images), labels))
         return {"reconstructions": reconstructions, PNG_OUTPUT: encode_png(reconstructions)}
 
-    def _reconstruct_bytes(self, images_bytes):
-        return {PNG_OUTPUT: encode_png(self._reconstructions(self.decode_bytes(images_bytes)))}
+    def _reconstruct_bytes(self, images_bytes, labels=None):
+        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
+        return {PNG_OUTPUT: encode_png(self._reconstructions(self.decode_bytes(images_bytes), labels))}
 
-    def _log_likelihood(self, images, seeds):
-        """ELBO and IWAE bound (Burda et al., 2016) on log p(x), from `log_likelihood_samples` draws z ~ q(z|x).
+    def _log_likelihood(self, images, seeds, labels=None):
+        """ELBO and IWAE bound (Burda et al., 2016) on log p(x) (log p(x|y) given labels), from
+        `log_likelihood_samples` draws z ~ q(z|x).
 
         Row i's draws come from seeds[i] alone. In nats per image, of the images as given: pass binary
         images to a Bernoulli model; a continuous-Bernoulli model reports log p + D ln 256 of
@@ -197,9 +233,12 @@ class VAEServing(_Served):
         )
         with tf.control_dependencies([check, check_seeds]):
             images = tf.identity(images)
-        posterior = self._networks.encoder(images, training=False)
+        images, labels = self.checked_labels(images, labels)
+        posterior = self._networks.encoder(network_inputs(images, labels), training=False)
         epsilon = tf.transpose(base.row_normals(seeds, (samples, self.latent_dim), stream=1), [1, 0, 2])
-        log_weights = _importance_log_weights(self._networks.decoder, self.likelihood, images, posterior, epsilon)
+        log_weights = _importance_log_weights(
+            self._networks.decoder, self.likelihood, images, posterior, epsilon, labels
+        )
         return {
             "elbo": tf.reduce_mean(log_weights, axis=0),
             "iwae": tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(float(samples)),
@@ -216,26 +255,34 @@ class AdversarialServing(_Served):
             model.latent_dim,
             model.generator.output_shape[1:],
             name="keras_gen_gan",
+            num_classes=model.num_classes,
         )
-        self.generate = tf.function(self._generate, input_signature=[self.latents_spec()])
-        self.critic = tf.function(self._critic, input_signature=[self.images_spec()])
-        self.critic_bytes = tf.function(
-            lambda data: self._critic(self.decode_bytes(data)), input_signature=[self.bytes_spec()]
-        )
+        self.generate = self.signature_function(self._generate, self.latents_spec())
+        self.critic = self.signature_function(self._critic, self.images_spec())
+        self.critic_bytes = self.signature_function(self._critic_bytes, self.bytes_spec())
 
     def signature_names(self):
         return ("generate", "critic", "critic_bytes", "sample")
 
-    def images_of(self, latents):
-        return (self._networks.generator(latents, training=False) + 1.0) / 2.0
+    def images_of(self, latents, labels=None):
+        return (self._networks.generator(network_inputs(latents, labels), training=False) + 1.0) / 2.0
 
-    def _generate(self, latents):
-        images = self.images_of(bounded_rows(latents))
+    def _generate(self, latents, labels=None):
+        images = self.images_of(*self.checked_labels(bounded_rows(latents), labels))
         return {"images": images, PNG_OUTPUT: encode_png(images)}
 
-    def _critic(self, images):
+    def _critic(self, images, labels=None):
+        return self._scores(*self.checked_labels(bounded_rows(images), labels))
+
+    def _critic_bytes(self, images_bytes, labels=None):
+        # The labels' checks come first: a bad request fails before its images are decoded.
+        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
+        return self._scores(self.decode_bytes(images_bytes), labels)
+
+    def _scores(self, images, labels):
         # The critic was trained on [-1, 1]; the signature takes images in [0, 1] like every other.
-        scores = self._networks.critic(bounded_rows(images) * 2.0 - 1.0, training=False)
+        images = images * 2.0 - 1.0
+        scores = self._networks.critic(network_inputs(images, labels), training=False)
         return {"scores": tf.reshape(scores, [-1])}
 
 
@@ -257,21 +304,27 @@ def _tf_variable(variable):
     return value
 
 
-def _importance_log_weights(decoder, likelihood, images, posterior, epsilon):
-    """log p(x, z) / q(z|x) of every draw, (num_samples, batch), decoding DECODES_PER_PASS images at a time."""
+def _importance_log_weights(decoder, likelihood, images, posterior, epsilon, labels=None):
+    """log p(x, z) / q(z|x) of every draw, (num_samples, batch), decoding DECODES_PER_PASS images at a time;
+    p(x|z, y) of the images' `labels` for a conditional decoder."""
     num_samples, rows = tf.shape(epsilon)[0], tf.shape(epsilon)[1]
     chunk = tf.maximum(1, DECODES_PER_PASS // tf.maximum(rows, 1))
 
     def body(start, weights):
         stop = tf.minimum(start + chunk, num_samples)
         log_likelihood, log_prior_ratio = vae.importance_terms(
-            decoder, likelihood, images, posterior, epsilon[start:stop]
+            decoder, likelihood, images, posterior, epsilon[start:stop], labels
         )
         return stop, weights.write(weights.size(), log_likelihood + log_prior_ratio)
 
     weights = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False, element_shape=[None, None])
     _, weights = tf.while_loop(lambda start, _: start < num_samples, body, (tf.constant(0), weights))
     return weights.concat()  # (num_samples, batch)
+
+
+def network_inputs(values, labels):
+    """What a network takes: `values`, or [values, labels] for a conditional model."""
+    return values if labels is None else [values, labels]
 
 
 def bounded_rows(tensor):
@@ -283,6 +336,26 @@ def bounded_rows(tensor):
     )
     with tf.control_dependencies([check]):
         return tf.identity(tensor)
+
+
+def checked_labels(rows, labels, num_classes):
+    """(rows, labels as int32), with checks that run before anything reads either: one label per row of
+    `rows`, each a class index from 0 to num_classes - 1.
+
+    Checked in int64, before the cast, so that no label wraps around into range.
+    """
+    bound = f"labels must be class indices from 0 to {num_classes - 1}"
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(labels, out_type=tf.int64)[0],
+            tf.shape(rows, out_type=tf.int64)[0],
+            message="labels must hold one class index per row of the other input",
+        ),
+        tf.debugging.assert_non_negative(labels, message=bound),
+        tf.debugging.assert_less(labels, tf.constant(num_classes, labels.dtype), message=bound),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(rows), tf.cast(labels, tf.int32)
 
 
 def encode_png(images):
