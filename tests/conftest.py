@@ -113,7 +113,10 @@ def exported(tmp_path_factory):
 
     import export_helpers
 
-    shared = tmp_path_factory.getbasetemp().parent / "exports"
+    # The workers' shared folder under xdist (their base temps are siblings); alone, this session's own:
+    # the parent of a lone session's base temp outlives it, and a later session would reuse stale exports.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "exports"
     shared.mkdir(exist_ok=True)
     with open(shared / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

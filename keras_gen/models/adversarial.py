@@ -145,7 +145,9 @@ class AdversarialModel(base.GenerativeModel):
 
     def critic_inputs(self, images, labels=None):
         """What the critic takes: the images, with their labels if the model is conditional."""
-        return [images, tf.cast(labels, tf.int32)] if self.num_classes else images
+        if not self.num_classes:
+            return images
+        return [tf.convert_to_tensor(images), tf.cast(labels, tf.int32)]  # Keras refuses arrays mixed with tensors.
 
     # Each algorithm's two losses, per example.
     def critic_loss(self, real_images, fake_images, real_scores, fake_scores, labels=None):
