@@ -41,7 +41,7 @@ def test_build_model_refuses_a_hyperparameter_the_model_does_not_take():
     message = str(error.value)
     assert message == (
         "the gan model takes no hyperparameter weight_clip; it takes: base_filters, critic_steps, diffaugment, "
-        "ema_decay, gan_loss, latent_dim, seed, spectral_norm"
+        "ema_decay, gan_loss, latent_dim, num_classes, seed, spectral_norm"
     )
     # The GAN's K discriminator steps and the WGAN's critic steps are one concept with one name.
     assert keras_gen.build_model("gan", (16, 16, 1), latent_dim=3, base_filters=4, critic_steps=3).critic_steps == 3
@@ -49,9 +49,12 @@ def test_build_model_refuses_a_hyperparameter_the_model_does_not_take():
 
 def test_one_name_per_concept_across_flags_config_and_builders():
     fields = {field for field in train_config.TrainConfig.__dataclass_fields__}
+    # Hyperparameters the data decide, under the flag that asks for them: the classes come from the dataset.
+    from_the_data = {"num_classes": "conditional"}
     for name in models.MODELS.names():
         for hyperparameter in models.hyperparameters(name):
-            assert hyperparameter in fields and hyperparameter in cli.FLAGS, (name, hyperparameter)
+            flag = from_the_data.get(hyperparameter, hyperparameter)
+            assert hyperparameter in fields and flag in cli.FLAGS and flag in fields, (name, hyperparameter)
     assert not {"z_dim", "d_steps", "gradient_penalty"} & fields
 
 
