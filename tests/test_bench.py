@@ -60,7 +60,7 @@ def test_precision_trains_one_run_per_policy_writes_its_result_and_plots_the_cur
     plot = tmp_path / "curves.png"
     finished = run_benchmarks(
         "precision", "--model=gan", "--policies=float32,mixed_bfloat16", "--batch_size=4", "--latent_dim=2",
-        "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}", f"--out_dir={tmp_path / 'runs'}",
+        "--image_size=16", "--base_filters=4", "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}", f"--out_dir={tmp_path / 'runs'}",
         f"--plot={plot}", f"--results_dir={tmp_path / 'results'}",
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -34,15 +34,13 @@ MODELS = {
         "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
         "ema_decay": 0.9, "critic_learning_rate": 4e-4,
     },
-    "wgan_gp_techniques": {
+    # With the class labels too: each replica takes its rows' labels with its rows' images, and the
+    # penalty's interpolates keep theirs.
+    "wgan_gp_techniques_conditional": {
         "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "spectral_norm": True,
-        "diffaugment": "color,translation,cutout", "ema_decay": 0.9,
+        "diffaugment": "color,translation,cutout", "ema_decay": 0.9, "conditional": True,
     },
-    # Class-conditional: each replica takes its rows' labels with its rows' images.
     "vae_conditional": {"model": "vae", "conditional": True},
-    "wgan_gp_conditional": {
-        "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "conditional": True, "ema_decay": 0.9,
-    },
 }
 TIME_COLUMNS = ("epoch_seconds", "images_per_second")
 

@@ -27,13 +27,12 @@ FAMILIES = {
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
     # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates
-    # (the WGAN-GP with them is compared across replicas in test_distribute.py).
-    "gan_techniques": {
+    # (the WGAN-GP with them is compared across replicas in test_distribute.py), class-conditional: a
+    # resumed epoch gets the same labels in the same order.
+    "gan_techniques_conditional": {
         "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
-        "ema_decay": 0.9, "critic_learning_rate": 4e-4,
+        "ema_decay": 0.9, "critic_learning_rate": 4e-4, "conditional": True,
     },
-    # Class-conditional: a resumed epoch gets the same labels in the same order.
-    "gan_conditional": {"model": "gan", "conditional": True, "diffaugment": "translation", "ema_decay": 0.9},
 }
 # Long enough to be killed in the middle of an epoch: 2 epochs of 24 steps, a checkpoint every 4.
 RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "latent_dim": 3}
