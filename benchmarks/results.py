@@ -77,6 +77,11 @@ def render(*measured):
         if result.get("transcribed"):  # Results of before benchmarks/ kept their tables, not the raw output.
             line += " (transcribed from that day's table; the raw output was not kept)"
         lines += [line, ""]
-    lines += ["| " + " | ".join(columns) + " |", "|" + "|".join(aligned) + "|"]
-    lines += ["| " + " | ".join("" if cell is None else str(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(column) for column in columns) + " |", "|" + "|".join(aligned) + "|"]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _cell(value):
+    """A table cell's Markdown: a "|" in it (p(x|y)) would end the cell."""
+    return "" if value is None else str(value).replace("|", "\\|")
