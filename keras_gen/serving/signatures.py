@@ -107,6 +107,12 @@ class _Served(tf.Module):
         """(batch,) PNG/JPEG/GIF/BMP -> (batch, size, size, channels) in [0, 1], as the data readers would."""
         return decode_images(bounded_rows(images_bytes), self.image_shape)
 
+    def decoded_rows(self, images_bytes, labels):
+        """(decode_bytes' images, labels as checked_labels gives them). The labels' checks come first: a
+        bad request fails before its images are decoded."""
+        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
+        return self.decode_bytes(images_bytes), labels
+
     def _sample(self, seeds, labels=None):
         seeds, labels = self.checked_labels(bounded_rows(seeds), labels)
         latents = base.row_latents(seeds, self.latent_dim)  # (batch, latent_dim)
@@ -180,9 +186,7 @@ class VAEServing(_Served):
         return self._posterior(*self.checked_labels(bounded_rows(images), labels))
 
     def _encode_bytes(self, images_bytes, labels=None):
-        # The labels' checks come first: a bad request fails before its images are decoded.
-        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
-        return self._posterior(self.decode_bytes(images_bytes), labels)
+        return self._posterior(*self.decoded_rows(images_bytes, labels))
 
     def _posterior(self, images, labels):
         mean, log_variance = self._networks.encoder(network_inputs(images, labels), training=False)
@@ -205,8 +209,7 @@ class VAEServing(_Served):
         return {"reconstructions": reconstructions, PNG_OUTPUT: encode_png(reconstructions)}
 
     def _reconstruct_bytes(self, images_bytes, labels=None):
-        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
-        return {PNG_OUTPUT: encode_png(self._reconstructions(self.decode_bytes(images_bytes), labels))}
+        return {PNG_OUTPUT: encode_png(self._reconstructions(*self.decoded_rows(images_bytes, labels)))}
 
     def _log_likelihood(self, images, seeds, labels=None):
         """ELBO and IWAE bound (Burda et al., 2016) on log p(x) (log p(x|y) given labels), from
@@ -275,9 +278,7 @@ class AdversarialServing(_Served):
         return self._scores(*self.checked_labels(bounded_rows(images), labels))
 
     def _critic_bytes(self, images_bytes, labels=None):
-        # The labels' checks come first: a bad request fails before its images are decoded.
-        images_bytes, labels = self.checked_labels(bounded_rows(images_bytes), labels)
-        return self._scores(self.decode_bytes(images_bytes), labels)
+        return self._scores(*self.decoded_rows(images_bytes, labels))
 
     def _scores(self, images, labels):
         # The critic was trained on [-1, 1]; the signature takes images in [0, 1] like every other.
