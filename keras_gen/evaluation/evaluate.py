@@ -22,6 +22,7 @@ from keras_gen import io_utils
 from keras_gen.evaluation import feature_nets
 from keras_gen.evaluation import likelihood
 from keras_gen.evaluation import sample_quality
+from keras_gen.models import base
 from keras_gen.runs import layout
 from keras_gen.runs import records
 from keras_gen.runs import reopen
@@ -47,32 +48,36 @@ def generate(model, num_samples, seed=0, batch_size=500, decode=None):
 def sample_labels(model, num_samples):
     """The classes `generate` draws a conditional model's samples for (each class equally often); None otherwise."""
     classes = getattr(model, "num_classes", 0)
-    return np.arange(num_samples) % classes if classes else None
+    return base.cycled_labels(num_samples, classes).numpy() if classes else None
 
 
-def conditional_metrics(model, real, real_labels, fake, class_names=None):
-    """Conditional accuracy and the FID within each class of samples from `generate`.
+def conditional_metrics(model, real_features, real_labels, fake, class_names=None, accuracy=True):
+    """The FID within each class of samples from `generate` (and their mean) and, with `accuracy`
+    (a classifier of the dataset's own classes), the conditional accuracy.
 
     Args:
-        real, fake: (features, probabilities) of the real images and of `generate`'s samples.
-        real_labels: the real images' classes.
+        real_features: of the real images, whose classes are `real_labels`.
+        fake: (features, probabilities) of `generate`'s samples.
     """
     fake_labels = sample_labels(model, len(fake[0]))
-    by_class = sample_quality.fid_by_class(real[0], real_labels, fake[0], fake_labels, model.num_classes)
+    by_class = sample_quality.fid_by_class(real_features, real_labels, fake[0], fake_labels, model.num_classes)
     names = class_names or [str(label) for label in range(model.num_classes)]
     measured = [value for value in by_class if value is not None]
-    return {
-        "conditional_accuracy": sample_quality.conditional_accuracy(fake[1], fake_labels),
+    result = {
         "fid_within_class_mean": float(np.mean(measured)) if measured else None,
         "fid_by_class": dict(zip(names, by_class)),
     }
+    if accuracy:
+        result["conditional_accuracy"] = sample_quality.conditional_accuracy(fake[1], fake_labels)
+    return result
 
 
 def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0, class_names=None):
     """Metrics of generated samples and of the real training images, each against the test images.
 
     A class-conditional model's samples are drawn for every class equally often, and its record adds
-    conditional_metrics (what it adds is the same for the real training images: the floor).
+    conditional_metrics and, on the dataset's classifier, that classifier's accuracy on the real test
+    images: about what a perfect conditional model reaches.
     """
     test = splits["test"].images[:num_samples].astype(np.float32) / 255.0
     train = splits["train"].images[:num_samples].astype(np.float32) / 255.0
@@ -86,12 +91,11 @@ def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0, clas
     result.update(sample_quality.compare(real, fake, seed=seed))
     if getattr(model, "num_classes", 0):
         test_labels = splits["test"].labels[: len(test)]
-        result.update(conditional_metrics(model, real, test_labels, fake, class_names))
-        if feature_net.identity.get("kind") == "classifier":
-            # The classifier's accuracy on the real test images: about what a perfect conditional model reaches.
+        # Inception's probabilities are over ImageNet's classes, not the dataset's: no accuracy from them.
+        classifier = feature_net.identity.get("kind") == "classifier"
+        result.update(conditional_metrics(model, real[0], test_labels, fake, class_names, accuracy=classifier))
+        if classifier:
             result["real_test_accuracy"] = sample_quality.conditional_accuracy(real[1], test_labels)
-        else:  # Inception's probabilities are over ImageNet's classes, not the dataset's.
-            del result["conditional_accuracy"]
     result["real_train_vs_test"] = sample_quality.compare(real, feature_net.extract(train), seed=seed)
     return result
 

@@ -93,12 +93,11 @@ class SampleQuality(keras.callbacks.Callback):
         )
         measured = {"fid": sample_quality.fid(self.reference, features), "kid": kid, "kid_std": kid_std}
         if getattr(self.model, "num_classes", 0) and self.reference_labels is not None:
-            labels = evaluate.sample_labels(self.model, len(features))
-            by_class = sample_quality.fid_by_class(
-                self.reference, self.reference_labels, features, labels, self.model.num_classes
+            conditional = evaluate.conditional_metrics(
+                self.model, self.reference, self.reference_labels, (features, probabilities)
             )
-            measured["conditional_accuracy"] = sample_quality.conditional_accuracy(probabilities, labels)
-            measured["fid_within_class"] = float(np.mean([value for value in by_class if value is not None]))
+            measured["conditional_accuracy"] = conditional["conditional_accuracy"]
+            measured["fid_within_class"] = conditional["fid_within_class_mean"]
         return measured
 
     def on_epoch_end(self, epoch, logs=None):
