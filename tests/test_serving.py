@@ -160,7 +160,7 @@ def test_images_bytes_are_decoded_as_the_data_readers_decode_files(tmp_path, mod
     with open(path, "rb") as stream:
         data = stream.read()
     decoded = signatures.decode_images(tf.constant([data]), (16, 16, channels)).numpy()[0]
-    wanted, _ = readers._decode_image(path, 16)
+    wanted, _ = readers.decode_image(path, 16)
     np.testing.assert_allclose(decoded * 255, wanted, atol=1.0)
 
 

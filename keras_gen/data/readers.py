@@ -158,13 +158,18 @@ def _as_labels(array, num_images, source):
     return labels.astype(np.int64)
 
 
+def split_indices(count):
+    """(train, test) positions of `count` examples: TEST_FRACTION held out, the same for the same count."""
+    order = np.random.default_rng(_SPLIT_SEED).permutation(count)
+    num_test = max(1, int(round(count * TEST_FRACTION)))
+    if count - num_test < 1:
+        raise errors.UserError(f"need at least 2 images to make a train and a test split; found {count}")
+    return order[num_test:], order[:num_test]
+
+
 def split_train_test(images, labels):
     """Deterministically holds out TEST_FRACTION of the examples as the test split."""
-    order = np.random.default_rng(_SPLIT_SEED).permutation(len(images))
-    num_test = max(1, int(round(len(images) * TEST_FRACTION)))
-    if len(images) - num_test < 1:
-        raise errors.UserError(f"need at least 2 images to make a train and a test split; found {len(images)}")
-    test, train = order[:num_test], order[num_test:]
+    train, test = split_indices(len(images))
 
     def pick(indices):
         return Split(images[indices], None if labels is None else labels[indices])
@@ -233,7 +238,7 @@ def _list_images(directory):
     return found
 
 
-def _decode_image(path, image_size):
+def decode_image(path, image_size):
     """(image, channels stored in the file): decoded, centre-cropped to a square and resized to
     image_size (uint8 HWC); transparency is composited over black."""
     import tensorflow as tf  # Heavy; only image folders need it here.
@@ -250,53 +255,86 @@ def _decode_image(path, image_size):
     return fit_to_size(image[np.newaxis], image_size)[0], stored
 
 
-def _read_images(directory, image_size):
-    """Reads every image under `directory`, labelled by class sub-folder when every image sits in one."""
+# An image folder's split before decoding: its files, their labels (or None) and the class names.
+FolderSplit = collections.namedtuple("FolderSplit", ["paths", "labels", "class_names"])
+
+
+def _plan_images(directory):
+    """The FolderSplit of every image under `directory`, labelled by class sub-folder when every image sits in one."""
     paths = _list_images(directory)
     if not paths:
         raise errors.UserError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {directory}")
-    images, stored = zip(*(_decode_image(path, image_size) for path in paths))
+    class_dirs = [os.path.relpath(os.path.dirname(path), directory).split(os.sep)[0] for path in paths]
+    if "." in class_dirs:
+        return FolderSplit(paths, None, None)
+    return _labelled_by_folder(paths, class_dirs, sorted(set(class_dirs)))
+
+
+def _labelled_by_folder(paths, class_dirs, class_names):
+    index = {name: label for label, name in enumerate(class_names)}
+    return FolderSplit(paths, np.array([index[name] for name in class_dirs], dtype=np.int64), tuple(class_names))
+
+
+def plan_image_folder(directory):
+    """{"train", "test": FolderSplit} of an image folder, decoding nothing.
+
+    `train/` and `test/` sub-folders, if both exist, are the splits; otherwise TEST_FRACTION of the
+    images is held out as by `split_train_test`.
+    """
+    if all(os.path.isdir(os.path.join(directory, split)) for split in ("train", "test")):
+        plans = {split: _plan_images(os.path.join(directory, split)) for split in ("train", "test")}
+        train, test = plans["train"], plans["test"]
+        if train.class_names and test.class_names and train.class_names != test.class_names:
+            # Label i must be one class in both splits: number them over the union of both sets of folders.
+            names = sorted(set(train.class_names) | set(test.class_names))
+            plans = {
+                split: _labelled_by_folder(plan.paths, [plan.class_names[label] for label in plan.labels], names)
+                for split, plan in plans.items()
+            }
+        return plans
+    plan = _plan_images(directory)
+    parts = dict(zip(("train", "test"), split_indices(len(plan.paths))))
+    return {
+        split: FolderSplit(
+            [plan.paths[i] for i in indices], None if plan.labels is None else plan.labels[indices], plan.class_names
+        )
+        for split, indices in parts.items()
+    }
+
+
+def harmonize_channels(images, stored, source):
+    """Brings decoded images to the most channels among them (grey repeated to RGB), saying once what changed.
+
+    `stored`: the channels each image's file held (2 and 4 mean transparency, composited by `decode_image`).
+    """
     channels = max(image.shape[-1] for image in images)
     grey = sum(image.shape[-1] < channels for image in images)
-    with_alpha = [count for count in stored if count in (2, 4)]
+    with_alpha = sum(count in (2, 4) for count in stored)
     if grey or with_alpha:
         # Converting loses nothing a model could use and keeps every image; refusing would make users
         # convert by hand. Said once, so nobody is surprised by the result.
         parts = [f"{grey} grey image(s) repeated to 3 channels"] if grey else []
-        parts += [f"{len(with_alpha)} with transparency composited over black"] if with_alpha else []
-        print(f"note: {directory} mixes image kinds: {', '.join(parts)}", file=sys.stderr)
-    images = np.stack(
-        [np.repeat(image, channels, axis=-1) if image.shape[-1] < channels else image for image in images]
-    )
-    class_dirs = [os.path.relpath(os.path.dirname(path), directory).split(os.sep)[0] for path in paths]
-    if "." in class_dirs:
-        return Split(images, None)
-    return _labelled_by_folder(images, class_dirs, sorted(set(class_dirs)))
-
-
-def _labelled_by_folder(images, class_dirs, class_names):
-    index = {name: label for label, name in enumerate(class_names)}
-    return Split(images, np.array([index[name] for name in class_dirs], dtype=np.int64), tuple(class_names))
+        parts += [f"{with_alpha} with transparency composited over black"] if with_alpha else []
+        print(f"note: {source} mixes image kinds: {', '.join(parts)}", file=sys.stderr)
+    return [np.repeat(image, channels, axis=-1) if image.shape[-1] < channels else image for image in images]
 
 
 def read_image_folder(directory, image_size):
-    """Reads a folder of images; `train/` and `test/` sub-folders, if both exist, are the splits."""
-    if all(os.path.isdir(os.path.join(directory, split)) for split in ("train", "test")):
-        splits = {split: _read_images(os.path.join(directory, split), image_size) for split in ("train", "test")}
-        train, test = splits["train"], splits["test"]
-        if train.class_names and test.class_names and train.class_names != test.class_names:
-            # Label i must be one class in both splits: number them over the union of both sets of folders.
-            names = sorted(set(train.class_names) | set(test.class_names))
-            splits = {
-                split: _labelled_by_folder(value.images, [value.class_names[label] for label in value.labels], names)
-                for split, value in splits.items()
-            }
-        return splits
-    split = _read_images(directory, image_size)
-    return {
-        name: part._replace(class_names=split.class_names)
-        for name, part in split_train_test(split.images, split.labels).items()
-    }
+    """Reads a folder of images into memory, split as `plan_image_folder` says."""
+    plans = plan_image_folder(directory)
+    decoded = {split: [decode_image(path, image_size) for path in plan.paths] for split, plan in plans.items()}
+    # One channel count for both splits: a model trained on RGB is tested on RGB.
+    every = harmonize_channels(
+        [image for pairs in decoded.values() for image, _ in pairs],
+        [stored for pairs in decoded.values() for _, stored in pairs],
+        directory,
+    )
+    splits, start = {}, 0
+    for split, plan in plans.items():
+        images = np.stack(every[start : start + len(plan.paths)])
+        start += len(plan.paths)
+        splits[split] = Split(images, plan.labels, plan.class_names)
+    return splits
 
 
 def describe_formats():

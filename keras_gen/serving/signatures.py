@@ -370,7 +370,7 @@ def decode_images(images_bytes, image_shape):
     Transparency is composited over black, grey becomes RGB (or RGB grey, by luminance) to match the
     model's channels, and the image is centre-cropped to a square and brought to the model's size:
     zero-padded when it is at most size/8 smaller (MNIST's 28 -> 32), else resized with antialiasing
-    (data.readers.fit_to_size, data.readers._decode_image).
+    (data.readers.fit_to_size, data.readers.decode_image).
     """
     size, channels = image_shape[0], image_shape[-1]
 
