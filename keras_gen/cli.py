@@ -24,6 +24,8 @@ from keras_gen import report
 from keras_gen import reproduce
 from keras_gen import studies
 from keras_gen.data import datasets
+from keras_gen.data import prepare
+from keras_gen.data import stream
 from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.models import precision
@@ -37,7 +39,7 @@ from keras_gen.serving import saved_model
 from keras_gen.serving import signatures
 from keras_gen.training import distribute
 
-MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier", "report", "reproduce")
+MODES = ("train", "eval", "explore", "export", "divergence", "train_classifier", "report", "reproduce", "prepare")
 _DEFAULTS = train_config.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
@@ -70,7 +72,9 @@ flags.DEFINE_integer(
     lower_bound=0,
     upper_bound=2**31 - 1,
 )
-flags.DEFINE_string("out_dir", None, "Run directory; default runs/<model>_<dataset>_<time>.")
+flags.DEFINE_string(
+    "out_dir", None, "Run directory; default runs/<model>_<dataset>_<time>. --mode=prepare: where the shards go."
+)
 
 
 class _ResumeParser(flags.ArgumentParser):
@@ -116,6 +120,20 @@ flags.DEFINE_enum(
     _DEFAULTS.nan_policy,
     train_config.NAN_POLICIES,
     "A non-finite loss: stop (at that step; the last good checkpoint stays the newest) or skip (the update).",
+)
+flags.DEFINE_enum(
+    "corrupt_data",
+    _DEFAULTS.corrupt_data,
+    stream.CORRUPT_POLICIES,
+    "A record of a prepared dataset that cannot be read or decoded: stop (naming the damaged shard) or skip "
+    "it (counted in metrics.csv as corrupt_records_skipped).",
+)
+flags.DEFINE_integer(
+    "num_shards",
+    None,
+    "--mode=prepare: shards per split (default: about 20,000 images each, and at least "
+    f"{prepare.MIN_TRAIN_SHARDS} for the train split so as many workers can each read their own).",
+    lower_bound=1,
 )
 flags.DEFINE_bool(
     "deterministic", _DEFAULTS.deterministic, "Deterministic ops (tf.config.experimental.enable_op_determinism)."
@@ -409,6 +427,18 @@ def main(argv):
             )
             report.build_report(FLAGS.runs or [], report_file, verdicts=FLAGS.verdicts, title=FLAGS.report_title)
             print(f"Wrote {report_file}")
+        elif FLAGS.mode == "prepare":
+            index = prepare.prepare(
+                FLAGS.dataset, FLAGS.image_size, FLAGS.out_dir, data_dir=FLAGS.data_dir, num_shards=FLAGS.num_shards
+            )
+            counts = ", ".join(
+                f"{split} {entry['count']} images in {len(entry['shards'])} shards"
+                for split, entry in index["splits"].items()
+            )
+            print(
+                f"Prepared {FLAGS.out_dir}: {counts}. "
+                f"Train on it with --dataset={FLAGS.dataset} --data_dir={FLAGS.out_dir}"
+            )
         elif FLAGS.mode == "reproduce":
             if FLAGS.experiment is None:
                 fail(f"--mode=reproduce needs --experiment, one of {', '.join(reproduce.EXPERIMENTS)}")

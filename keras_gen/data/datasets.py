@@ -23,6 +23,7 @@ import numpy as np
 from keras_gen import errors
 from keras_gen import registry
 from keras_gen.data import readers
+from keras_gen.data import shards
 
 DEBIAN_DATASETS_ROOT = "/usr/share/datasets"
 
@@ -122,6 +123,25 @@ class LoadedSplit:
     source: str
     class_names: tuple | None = None
 
+    # What data.shards.StreamedSplit has too, so the trainer reads either alike.
+    @property
+    def count(self):
+        return len(self.images)
+
+    @property
+    def image_shape(self):
+        return tuple(self.images.shape[1:])
+
+    @property
+    def has_labels(self):
+        return self.labels is not None
+
+    @property
+    def label_range(self):
+        if self.labels is None or not len(self.labels):
+            return None
+        return int(self.labels.min()), int(self.labels.max())
+
 
 def _looks_like_tfds_dir(path, tfds_name):
     return tfds_name is not None and os.path.isdir(os.path.join(path, tfds_name))
@@ -205,20 +225,25 @@ def _load_all_splits(spec, data_dir, image_size, debian_root, download):
     )
 
 
-def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, download=True):
+def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, download=True, stream_train=False):
     """Loads the train and test splits of dataset `name`, brought to `image_size`.
 
     Args:
         name: a registered dataset name (see `DATASETS.names()`).
         image_size: side of the square images the model takes (16, 32 or 64).
-        data_dir: optional path to local files or a tfds data directory; tried first and only.
+        data_dir: optional path to local files, a prepared dataset (`--mode=prepare`) or a tfds data
+            directory; tried first and only.
         debian_root: where Debian's dataset packages install their files.
         download: let tfds download the data when no prepared copy exists.
+        stream_train: of a prepared dataset, give the train split as a shards.StreamedSplit (for
+            data.stream) instead of reading it into memory.
 
     Returns:
-        {"train": LoadedSplit, "test": LoadedSplit}.
+        {"train": LoadedSplit or StreamedSplit, "test": LoadedSplit}.
     """
     spec = DATASETS.lookup(name)
+    if shards.is_prepared(data_dir):
+        return _load_prepared(data_dir, image_size, stream_train)
     splits, source = _load_all_splits(spec, data_dir, image_size, debian_root, download)
     loaded = {}
     for split_name, split in splits.items():
@@ -227,4 +252,25 @@ def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, down
         images = readers.fit_to_size(split.images, image_size)
         names = getattr(split, "class_names", None) or (spec.class_names if split.labels is not None else None)
         loaded[split_name] = LoadedSplit(images, split.labels, f"{source} [{split_name}]", names)
+    return loaded
+
+
+def _load_prepared(directory, image_size, stream_train):
+    """The splits of a prepared directory: the test split in memory, the train split too unless streamed."""
+    splits = {split: shards.open_split(directory, split) for split in ("train", "test")}
+    side = splits["train"].image_shape[0]
+    if side != image_size:
+        raise errors.UserError(
+            f"the prepared dataset {directory} holds {side}x{side} images; pass --image_size={side} or prepare "
+            f"it again with --image_size={image_size}"
+        )
+    loaded = {}
+    for name, split in splits.items():
+        if split.count == 0:
+            raise errors.UserError(f"the {name} split of the prepared dataset {directory} holds no images")
+        if name == "train" and stream_train:
+            loaded[name] = split
+        else:
+            images, labels = split.read()
+            loaded[name] = LoadedSplit(images, labels, split.source, split.class_names if split.has_labels else None)
     return loaded

@@ -89,6 +89,8 @@ class TrainConfig:
     grid_size: int = 64
     checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.
     nan_policy: str = "stop"
+    # A record of a prepared dataset that cannot be read or decoded: "stop" the run, or "skip" it (counted).
+    corrupt_data: str = "stop"
     deterministic: bool = False
     distribute: str = "auto"
     mixed_precision: str = "float32"  # models.precision.POLICIES

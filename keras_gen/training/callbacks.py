@@ -90,6 +90,20 @@ class SamplingStatistics(keras.callbacks.Callback):
         self.model.refresh_sampling_statistics()
 
 
+class SkippedRecords(keras.callbacks.Callback):
+    """Adds `corrupt_records_skipped` to every epoch's logs: the records of a prepared dataset found
+    unreadable and left out (data.stream, --corrupt_data=skip), in the shards this worker reads.
+    Put it before the callbacks that read the logs."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["corrupt_records_skipped"] = int(self.counter.numpy().sum())
+
+
 class SampleGrid(keras.callbacks.Callback):
     """Decodes the same latents after every epoch: `samples/epoch_0001.png` and a TensorBoard image.
 

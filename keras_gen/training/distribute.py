@@ -116,6 +116,15 @@ def check_global_batch(batch_size, strategy):
         )
 
 
+def num_workers(strategy):
+    """Machines (worker and chief tasks) in `strategy`'s cluster; 1 for a strategy of one process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return sum(len(cluster.get(task_type, ())) for task_type in _WORKER_TASK_TYPES)
+
+
 def task_of(strategy):
     """(is_chief, description) of this process in `strategy`'s cluster; a lone process is the chief."""
     resolver = getattr(strategy, "cluster_resolver", None)

@@ -20,6 +20,8 @@ from keras_gen import losses
 from keras_gen import models
 from keras_gen.data import datasets
 from keras_gen.data import pipeline
+from keras_gen.data import shards
+from keras_gen.data import stream
 from keras_gen.models import precision
 from keras_gen.networks import augment
 from keras_gen.runs import checkpoints
@@ -116,13 +118,19 @@ def run(config, given_fields=(), extra_callbacks=()):
     chief, task = distribute.task_of(strategy)
     # Data and model before the run directory: a dataset that cannot be found or a model that does not
     # fit in memory leaves nothing behind.
-    splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+    splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir, stream_train=True)
     class_names = _classes(config, splits)
     keras.utils.set_random_seed(config.seed)
-    model = _build(config, splits["train"].images.shape[1:], strategy)
-    steps = pipeline.steps_per_epoch(
-        len(splits["train"].images), config.batch_size, config.steps_per_epoch, model.batches_per_step
-    )
+    model = _build(config, splits["train"].image_shape, strategy)
+    if isinstance(splits["train"], shards.StreamedSplit):
+        steps = stream.steps_per_epoch(
+            splits["train"], config.batch_size, distribute.num_workers(strategy), config.steps_per_epoch,
+            model.batches_per_step,
+        )  # fmt: skip
+    else:
+        steps = pipeline.steps_per_epoch(
+            splits["train"].count, config.batch_size, config.steps_per_epoch, model.batches_per_step
+        )
     if config.out_dir is None:
         config.out_dir = train_config.default_out_dir(config)
     if not chief:
@@ -150,13 +158,14 @@ def _classes(config, splits):
         return None
     train, test = splits["train"], splits["test"]
     source = train.source.rsplit(" [", 1)[0]
-    if train.labels is None or test.labels is None:
+    if not train.has_labels or not test.has_labels:
         raise errors.UserError(
             f"--conditional needs labelled images; {source} has none (an .npz needs 'y', an image folder "
             "one sub-folder per class)"
         )
-    highest = int(max(train.labels.max(), test.labels.max()))
-    if min(train.labels.min(), test.labels.min()) < 0:
+    (train_low, train_high), (test_low, test_high) = train.label_range, test.label_range
+    highest = max(train_high, test_high)
+    if min(train_low, test_low) < 0:
         raise errors.UserError(f"--conditional: {source} holds negative labels; expected class indices 0, 1, ...")
     names = train.class_names or tuple(str(label) for label in range(highest + 1))
     if highest >= len(names):
@@ -175,6 +184,10 @@ def _check_values(config):
         raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
     if not 0 <= config.seed < 2**31:
         raise errors.UserError(f"--seed={config.seed}; expected an integer from 0 to {2**31 - 1}")
+    if config.corrupt_data not in stream.CORRUPT_POLICIES:
+        raise errors.UserError(
+            f"--corrupt_data={config.corrupt_data}; expected one of {', '.join(stream.CORRUPT_POLICIES)}"
+        )
     if config.nan_policy not in train_config.NAN_POLICIES:
         raise errors.UserError(
             f"--nan_policy={config.nan_policy}; expected one of {', '.join(train_config.NAN_POLICIES)}"
@@ -255,7 +268,8 @@ def _train(
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     train_split, test_split = splits["train"], splits["test"]
-    image_shape = train_split.images.shape[1:]
+    image_shape = train_split.image_shape
+    streamed = isinstance(train_split, shards.StreamedSplit)
     with strategy.scope():
         checkpoint = checkpoints.Checkpoint(model, write_dir)
     initial_epoch, initial_step, restored = 0, 0, None
@@ -304,9 +318,13 @@ def _train(
     sample_quality = quality.monitor(
         config, test_split.images, write_dir, config.dataset, test_split.labels if config.conditional else None
     )
+    skipped_records = None
+    if streamed and config.corrupt_data == "skip":
+        skipped_records = stream.skipped_records_counter(train_split)
     run_callbacks = [
         *extra_callbacks,
         callbacks.SamplingStatistics(),
+        *([callbacks.SkippedRecords(skipped_records)] if skipped_records is not None else []),
         *([sample_quality] if sample_quality else []),
         keras.callbacks.TensorBoard(log_dir=log_dir, profile_batch=profile_batch),
         callbacks.SampleGrid(latents, write_dir, os.path.join(log_dir, layout.SAMPLES), title),
@@ -343,11 +361,19 @@ def _train(
             for first_epoch, end_epoch, epoch_steps, skipped in phases:
                 if first_epoch >= end_epoch:
                     continue
-                batches = pipeline.train_dataset(
-                    train_split.images, config.batch_size, model.value_range, pixel_noise, config.seed,
-                    first_epoch, end_epoch, epoch_steps, batches_per_step=model.batches_per_step,
-                    initial_step=skipped, labels=train_split.labels if config.conditional else None,
-                )  # fmt: skip
+                if streamed:
+                    batches = stream.train_dataset(
+                        train_split, config.batch_size, model.value_range, pixel_noise, config.seed, first_epoch,
+                        end_epoch, epoch_steps, strategy, batches_per_step=model.batches_per_step,
+                        initial_step=skipped, labels=config.conditional, corrupt=config.corrupt_data,
+                        skipped=skipped_records,
+                    )  # fmt: skip
+                else:
+                    batches = pipeline.train_dataset(
+                        train_split.images, config.batch_size, model.value_range, pixel_noise, config.seed,
+                        first_epoch, end_epoch, epoch_steps, batches_per_step=model.batches_per_step,
+                        initial_step=skipped, labels=train_split.labels if config.conditional else None,
+                    )  # fmt: skip
                 model.fit(
                     batches,
                     epochs=end_epoch,
@@ -369,5 +395,17 @@ def _train(
     except tf.errors.ResourceExhaustedError:
         raise errors.UserError(
             f"a training step with --batch_size={config.batch_size} does not fit in memory; use a smaller batch"
+        ) from None
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        if not streamed:
+            raise
+        damaged = shards.verify(train_split.directory)
+        if not damaged and not isinstance(error, tf.errors.DataLossError) and "PNG" not in error.message:
+            raise  # Not the data's fault.
+        what = f"{', '.join(damaged)} differ from the index" if damaged else " ".join(error.message.split())[:160]
+        kept = f"the last checkpoint ({checkpointer.saved[1]}) is intact: " if checkpointer.saved else ""
+        raise errors.UserError(
+            f"corrupt record in the prepared dataset {train_split.directory} ({what}); {kept}rerun with "
+            "--corrupt_data=skip to leave such records out (with --resume to continue), or prepare the dataset again"
         ) from None
     return Outcome(model, config.out_dir, True, write_dir == config.out_dir)

@@ -1,0 +1,289 @@
+"""Prepared datasets (--mode=prepare) and training that streams them: every image once per epoch, the
+same order on resume, each worker its own shards, corrupt records stopped or skipped and counted."""
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import random_images, tiny_train_config, write_idx_folder, write_npz
+from keras_gen import errors
+from keras_gen.data import datasets, prepare, readers, shards, stream
+from keras_gen.runs import checkpoints
+from keras_gen.training import trainer
+from test_distribute import free_ports
+from test_reliability import start_run, wait_for_saves, weights_of
+
+NUM_IMAGES, NUM_SHARDS = 240, 4
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """An .npz of 240 labelled 16x16 images and its preparation into 4 train shards."""
+    directory = tmp_path_factory.mktemp("source")
+    path = write_npz(directory, (NUM_IMAGES, 16, 16, 1), classes=3)
+    prepared = str(directory / "prepared")
+    prepare.prepare("custom", 16, prepared, data_dir=path, num_shards=NUM_SHARDS, progress=False)
+    return path, prepared
+
+
+def records_by_index(split):
+    images, labels = split.read()
+    _, _, index = zip(*tf.data.TFRecordDataset(split.paths).map(shards.parse_fn(split.image_shape, True)))
+    return {int(i): (image, label) for i, image, label in zip(index, images, labels)}
+
+
+def test_prepare_writes_every_image_once_with_its_label_and_a_checked_index(source):
+    path, prepared = source
+    wanted = readers.read_npz(path)
+    index = shards.read_index(prepared)
+    assert index["image_shape"] == [16, 16, 1] and index["source"] == os.path.abspath(path)
+    for split in ("train", "test"):
+        opened = shards.open_split(prepared, split)
+        assert opened.count == len(wanted[split].images) and opened.has_labels
+        found = records_by_index(opened)
+        assert sorted(found) == list(range(len(wanted[split].images)))
+        for i, (image, label) in found.items():
+            np.testing.assert_array_equal(image, wanted[split].images[i])
+            assert label == wanted[split].labels[i]
+    train = shards.open_split(prepared, "train")
+    assert len(train.shards) == NUM_SHARDS and {shard.count for shard in train.shards} == {54}
+    # Written in a shuffled order: a shard is a sample of the split, not a run of it.
+    first = records_by_index(shards.StreamedSplit(**{**vars(train), "shards": train.shards[:1]}))
+    assert max(first) - min(first) > 150
+    assert shards.verify(prepared) == []
+
+
+def test_an_image_folder_is_prepared_file_by_file_with_its_class_folders(tmp_path):
+    folder = tmp_path / "folder"
+    for label, name in enumerate(("cat", "dog")):
+        (folder / name).mkdir(parents=True)
+        for number in range(10):
+            image = random_images((20, 24, 3), seed=label * 100 + number)
+            if number == 0 and name == "dog":
+                image = image[..., :1]  # One grey image among colour ones: repeated to RGB, as in memory.
+            tf.io.write_file(str(folder / name / f"{number}.png"), tf.io.encode_png(image))
+    prepared = str(tmp_path / "prepared")
+    prepare.prepare("custom", 16, prepared, data_dir=str(folder), num_shards=2, progress=False)
+    in_memory = readers.read_image_folder(str(folder), 16)
+    loaded = datasets.load("custom", 16, data_dir=prepared)
+    assert loaded["train"].class_names == ("cat", "dog")
+    for split in ("train", "test"):
+        found = records_by_index(shards.open_split(prepared, split))
+        assert sorted(found) == list(range(len(in_memory[split].images)))
+        for i, (image, label) in found.items():
+            np.testing.assert_array_equal(image, in_memory[split].images[i])
+            assert label == in_memory[split].labels[i]
+
+
+def test_prepare_never_overwrites_a_prepared_dataset_and_sizes_must_match(source, tmp_path):
+    path, prepared = source
+    before = open(os.path.join(prepared, shards.INDEX)).read()
+    with pytest.raises(errors.UserError, match="already holds a prepared dataset"):
+        prepare.prepare("custom", 16, prepared, data_dir=path, progress=False)
+    assert open(os.path.join(prepared, shards.INDEX)).read() == before
+    with pytest.raises(errors.UserError, match=r"holds 16x16 images; pass --image_size=16 or prepare it again"):
+        datasets.load("custom", 32, data_dir=prepared)
+
+
+def epoch_stream(prepared, context=None, **options):
+    split = shards.open_split(prepared, "train")
+    settings = dict(batch_size=8, value_range="unit", pixel_noise="binarize", seed=3, initial_epoch=0, epochs=2)
+    settings.update(options)
+    steps = settings.pop("steps", stream.steps_per_epoch(split, settings["batch_size"]))
+    dataset_fn = stream.train_dataset_fn(split, steps=steps, labels=True, with_index=True, **settings)
+    return [tuple(part.numpy() for part in element) for element in dataset_fn(context or tf.distribute.InputContext())]
+
+
+def test_each_epoch_reads_every_image_once_in_its_own_order_and_resumes_where_it_stopped(source):
+    _, prepared = source
+    elements = epoch_stream(prepared)
+    steps = (NUM_IMAGES - 24) // 8
+    assert len(elements) == 2 * steps
+    epochs = [np.concatenate([index for _, _, index in elements[e * steps : (e + 1) * steps]]) for e in range(2)]
+    for indices in epochs:
+        assert len(set(indices)) == len(indices) == steps * 8
+    assert not np.array_equal(epochs[0], epochs[1])
+    # Labels travel with their images.
+    wanted = readers.read_npz(source[0])["train"].labels
+    for _, labels, index in elements:
+        np.testing.assert_array_equal(labels, wanted[index])
+    # Built again, the same stream; resumed at step 5 of epoch 2, the rest of it, pixel noise included.
+    again = epoch_stream(prepared)
+    resumed = epoch_stream(prepared, initial_epoch=1, initial_step=5)
+    for expected, actual in zip(elements + elements[steps + 5 :], again + resumed):
+        for expected_part, actual_part in zip(expected, actual):
+            np.testing.assert_array_equal(actual_part, expected_part)
+    assert len(resumed) == steps - 5
+
+
+def test_critic_batches_are_batch_first_runs_of_the_stream(source):
+    _, prepared = source
+    one = epoch_stream(prepared, epochs=1, pixel_noise=None)
+    three = epoch_stream(prepared, epochs=1, pixel_noise=None, batches_per_step=3, steps=len(one) // 3)
+    flat = np.concatenate([index for _, _, index in one])
+    for step, (_, _, index) in enumerate(three):
+        for batch in range(3):  # Image i * 3 + s belongs to batch s: the s-th run of 8 of the step's 24.
+            np.testing.assert_array_equal(index[batch::3], flat[step * 24 + batch * 8 : step * 24 + (batch + 1) * 8])
+
+
+def test_two_input_pipelines_read_disjoint_shards(source):
+    _, prepared = source
+    split = shards.open_split(prepared, "train")
+    steps = stream.steps_per_epoch(split, 8, num_pipelines=2)
+    assert steps == 54 * 2 // 4
+    seen = []
+    for pipeline_id in range(2):
+        context = tf.distribute.InputContext(
+            num_input_pipelines=2, input_pipeline_id=pipeline_id, num_replicas_in_sync=2
+        )
+        elements = epoch_stream(prepared, context, epochs=1, steps=steps)
+        assert all(len(index) == 4 for _, _, index in elements)  # The per-replica batch of a global 8.
+        seen.append(np.concatenate([index for _, _, index in elements]))
+    assert not set(seen[0]) & set(seen[1])
+    assert len(set(seen[0])) == len(seen[0]) == steps * 4
+    with pytest.raises(errors.UserError, match="has 4 shard.* for 5 workers.*--num_shards=5"):
+        stream.steps_per_epoch(split, 10, num_pipelines=5)
+
+
+WORKER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras_gen
+    from keras_gen.data import shards, stream
+    from keras_gen.training import distribute, trainer
+    from keras_gen.runs import train_config
+
+    prepared, out, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    strategy = distribute.get_strategy("multi_worker")
+    split = shards.open_split(prepared, "train")
+    steps = stream.steps_per_epoch(split, 8, distribute.num_workers(strategy))
+    dataset = stream.train_dataset(
+        split, 8, "unit", None, 0, 0, 1, steps, strategy, labels=True, with_index=True
+    )
+    consumed = []
+    for element in dataset:
+        consumed.extend(int(i) for i in strategy.experimental_local_results(element[2])[0].numpy())
+    model, _ = trainer.train(train_config.TrainConfig(**settings))
+    np.savez(out, consumed=np.array(consumed), *[variable.numpy() for variable in model.weights])
+    """
+)
+
+
+def test_two_worker_processes_split_an_epoch_of_shards_and_train_one_model(source, tmp_path):
+    _, prepared = source
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    settings = dict(
+        model="vae", dataset="custom", data_dir=prepared, image_size=16, latent_dim=2, batch_size=8, epochs=1,
+        steps_per_epoch=3, base_filters=4, grid_size=4, out_dir=str(tmp_path / "run"), verbose=0, quality_every=0,
+        distribute="multi_worker",
+    )  # fmt: skip
+    workers = []
+    for index in range(2):
+        environment = dict(
+            os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        )
+        command = [sys.executable, "-c", WORKER, prepared, str(tmp_path / f"worker{index}.npz"), json.dumps(settings)]
+        workers.append(subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    try:
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr.decode()[-3000:]
+    results = [np.load(tmp_path / f"worker{index}.npz") for index in range(2)]
+    consumed = [result["consumed"] for result in results]
+    assert len(consumed[0]) == len(consumed[1]) == 27 * 4
+    assert not set(consumed[0]) & set(consumed[1]), "an image was read by both workers in one epoch"
+    assert len(set(consumed[0])) == len(consumed[0])
+    for key in (key for key in results[0].files if key != "consumed"):
+        np.testing.assert_array_equal(results[0][key], results[1][key])  # One model, the same on both.
+
+
+def damage(prepared, shard_number=0):
+    """Overwrites bytes in the middle of a train shard, keeping its size: what a bad disk does."""
+    path = shards.open_split(prepared, "train").paths[shard_number]
+    with open(path, "r+b") as handle:
+        handle.seek(os.path.getsize(path) // 2)
+        handle.write(b"\xff" * 64)
+    return os.path.basename(path)
+
+
+def test_a_corrupt_record_stops_the_run_naming_the_shard_or_is_skipped_and_counted(source, tmp_path, main_in_process):
+    path, _ = source
+    prepared = str(tmp_path / "prepared")
+    prepare.prepare("custom", 16, prepared, data_dir=path, num_shards=NUM_SHARDS, progress=False)
+    name = damage(prepared)
+    arguments = [
+        "--dataset=custom", f"--data_dir={prepared}", "--image_size=16", "--latent_dim=2", "--base_filters=4",
+        "--batch_size=8", "--epochs=2", "--quality_every=0", "--grid_size=4", "--noexport",
+    ]  # fmt: skip
+    status, lines = main_in_process(*arguments, f"--out_dir={tmp_path / 'stopped'}")
+    assert status == 2 and len(lines) == 1
+    assert f"corrupt record in the prepared dataset {prepared} ({name} differ from the index)" in lines[0]
+    assert "--corrupt_data=skip" in lines[0]
+    status, lines = main_in_process(*arguments, "--corrupt_data=skip", f"--out_dir={tmp_path / 'skipped'}")
+    assert status == 0, lines
+    with open(tmp_path / "skipped" / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2
+    # Counted when a shard has been read to its end: epoch 1 read all four, the damaged one short of the
+    # records from the damage on (a TFRecord file cannot be read past a record whose length is lost).
+    # Read again in epoch 2, the same records are missing: not counted twice.
+    assert [float(row["corrupt_records_skipped"]) for row in rows] == [27, 27]
+
+
+RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "latent_dim": 3}
+
+
+def test_a_streamed_run_killed_at_a_random_step_resumes_to_the_same_weights(source, tmp_path):
+    _, prepared = source
+    settings = dict(model="wgan", critic_steps=2, conditional=True, **RUN)
+    straight, _ = trainer.train(tiny_train_config(prepared, tmp_path / "straight", **settings))
+    killed_dir = str(tmp_path / "killed")
+    process = start_run(tiny_train_config(prepared, killed_dir, **settings))
+    try:
+        wait_for_saves(process, killed_dir, random.Random("streamed").randint(1, 5))
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.communicate()
+    epoch, step = checkpoints.Checkpoint.position_of(checkpoints.latest(killed_dir))
+    assert (epoch, step) != (RUN["epochs"], 0), "the run finished before it was killed"
+    resumed, _ = trainer.train(
+        tiny_train_config(prepared, killed_dir, resume=True, **settings), given_fields=["resume", "verbose"]
+    )
+    for expected, actual in zip(weights_of(straight), weights_of(resumed)):
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_prepare_from_the_command_line_then_train_on_it(tmp_path, main_in_process):
+    source_dir = str(tmp_path / "idx")
+    write_idx_folder(source_dir, num_train=40, num_test=8, side=16)
+    prepared = str(tmp_path / "prepared")
+    status, lines = main_in_process(
+        "--mode=prepare", "--dataset=custom", f"--data_dir={source_dir}", "--image_size=16", f"--out_dir={prepared}"
+    )
+    assert status == 0, lines
+    assert "train 40 images in 16 shards" in main_in_process.stdout
+    status, lines = main_in_process(
+        "--dataset=custom", f"--data_dir={prepared}", "--image_size=16", "--latent_dim=2", "--base_filters=4",
+        "--batch_size=4", "--epochs=1", "--steps_per_epoch=2", "--quality_every=0", "--grid_size=4", "--noexport",
+        f"--out_dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert status == 0, lines
+    record = json.load(open(tmp_path / "run" / "config.json"))
+    assert record["config"]["data_dir"] == prepared and record["data_source"] == os.path.abspath(prepared)
+    status, lines = main_in_process("--mode=prepare", "--dataset=custom", f"--data_dir={prepared}", "--image_size=16")
+    assert status == 2 and len(lines) == 1
+    assert lines[0].endswith("error: --mode=prepare needs --out_dir, the folder to write the shards into")
