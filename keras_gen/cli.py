@@ -309,6 +309,13 @@ flags.DEFINE_enum(
     "budget", "cpu", reproduce.BUDGETS, "--mode=reproduce: cpu (minutes on 2 cores) or full (the original budget)."
 )
 flags.DEFINE_enum("distribute", _DEFAULTS.distribute, distribute.STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_integer(
+    "peer_timeout",
+    _DEFAULTS.peer_timeout,
+    "--distribute=multi_worker: seconds without a heartbeat after which a worker is given up as lost; the "
+    "others then stop with one line saying which and how to resume.",
+    lower_bound=1,
+)
 flags.DEFINE_enum(
     "mixed_precision",
     _DEFAULTS.mixed_precision,

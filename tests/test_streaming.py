@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -17,10 +18,10 @@ import tensorflow as tf
 from conftest import random_images, tiny_train_config, write_idx_folder, write_npz
 from keras_gen import errors
 from keras_gen.data import datasets, prepare, readers, shards, stream
-from keras_gen.runs import checkpoints
+from keras_gen.runs import checkpoints, reopen, train_config
 from keras_gen.training import trainer
 from test_distribute import free_ports
-from test_reliability import start_run, wait_for_saves, weights_of
+from test_reliability import REPO, cli_arguments, start_run, wait_for_saves, weights_of
 
 NUM_IMAGES, NUM_SHARDS = 240, 4
 
@@ -179,35 +180,87 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_two_worker_processes_split_an_epoch_of_shards_and_train_one_model(source, tmp_path):
-    _, prepared = source
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    settings = dict(
-        model="vae", dataset="custom", data_dir=prepared, image_size=16, latent_dim=2, batch_size=8, epochs=1,
-        steps_per_epoch=3, base_filters=4, grid_size=4, out_dir=str(tmp_path / "run"), verbose=0, quality_every=0,
-        distribute="multi_worker",
-    )  # fmt: skip
-    workers = []
+def start_workers(command_of, cluster, **popen):
+    processes = []
     for index in range(2):
-        environment = dict(
-            os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        environment = dict(os.environ, TF_CONFIG=json.dumps(task))
+        processes.append(
+            subprocess.Popen(
+                command_of(index), env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+            )
         )
-        command = [sys.executable, "-c", WORKER, prepared, str(tmp_path / f"worker{index}.npz"), json.dumps(settings)]
-        workers.append(subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    return processes
+
+
+def finish(processes, timeout=240):
     try:
-        outputs = [worker.communicate(timeout=240) for worker in workers]
+        return [process.communicate(timeout=timeout) for process in processes]
     finally:
-        for worker in workers:
-            worker.kill()
-    for worker, (_, stderr) in zip(workers, outputs):
+        for process in processes:
+            process.kill()
+
+
+def test_two_workers_split_an_epoch_and_a_lost_worker_ends_the_other_then_both_resume(source, tmp_path):
+    _, prepared = source
+    settings = dict(
+        model="vae", dataset="custom", data_dir=prepared, image_size=16, latent_dim=2, batch_size=8, epochs=2,
+        base_filters=4, grid_size=4, verbose=0, quality_every=0, distribute="multi_worker", checkpoint_every=4,
+        peer_timeout=5,
+    )  # fmt: skip
+    # Straight: each worker records the images it reads in an epoch, then both train the run.
+    straight = {**settings, "out_dir": str(tmp_path / "straight")}
+    workers = start_workers(
+        lambda index: [sys.executable, "-c", WORKER, prepared, str(tmp_path / f"w{index}.npz"), json.dumps(straight)],
+        {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]},
+    )
+    for worker, (_, stderr) in zip(workers, finish(workers)):
         assert worker.returncode == 0, stderr.decode()[-3000:]
-    results = [np.load(tmp_path / f"worker{index}.npz") for index in range(2)]
+    results = [np.load(tmp_path / f"w{index}.npz") for index in range(2)]
     consumed = [result["consumed"] for result in results]
-    assert len(consumed[0]) == len(consumed[1]) == 27 * 4
+    assert len(consumed[0]) == len(consumed[1]) == 27 * 4  # Each worker reads all of its 2 shards of 54.
     assert not set(consumed[0]) & set(consumed[1]), "an image was read by both workers in one epoch"
     assert len(set(consumed[0])) == len(consumed[0])
-    for key in (key for key in results[0].files if key != "consumed"):
-        np.testing.assert_array_equal(results[0][key], results[1][key])  # One model, the same on both.
+    expected = [results[0][key] for key in results[0].files if key != "consumed"]
+    # Killed: worker 1 dies (SIGKILL) in the middle of the run; worker 0 stops within the peer timeout.
+    killed_dir = str(tmp_path / "killed")
+    config = train_config.TrainConfig(**{**settings, "out_dir": killed_dir})
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = start_workers(
+        lambda index: [sys.executable, "run.py", *cli_arguments(config), "--noexport"], cluster, cwd=REPO
+    )
+    try:
+        wait_for_saves(workers[0], killed_dir, 2)
+        workers[1].send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        workers[0].wait(timeout=60)
+        waited = time.monotonic() - killed_at
+    finally:
+        outputs = finish(workers)
+    assert workers[0].returncode == 1 and waited < 5 + 30
+    last = outputs[0][1].decode().strip().splitlines()[-1]
+    assert last.startswith("run.py: lost /job:worker/replica:0/task:1 (no heartbeat for 5 s, or it failed)"), last
+    assert last.endswith(
+        f"Restart every worker with: python run.py --resume --out_dir={killed_dir} --distribute=multi_worker"
+    )
+    epoch, step = checkpoints.Checkpoint.position_of(checkpoints.latest(killed_dir))
+    assert (epoch, step) != (2, 0), "the run finished before a worker was killed"
+    # Both restarted with --resume: the run ends where the straight one did.
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    resume = [
+        sys.executable,
+        "run.py",
+        "--resume",
+        f"--out_dir={killed_dir}",
+        "--distribute=multi_worker",
+        "--noexport",
+    ]
+    workers = start_workers(lambda index: resume, cluster, cwd=REPO)
+    for worker, (_, stderr) in zip(workers, finish(workers)):
+        assert worker.returncode == 0, stderr.decode()[-3000:]
+    resumed = reopen.load_run(killed_dir, checkpoint="newest").model
+    for want, got in zip(expected, weights_of(resumed)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def damage(prepared, shard_number=0):

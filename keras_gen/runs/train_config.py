@@ -93,6 +93,8 @@ class TrainConfig:
     corrupt_data: str = "stop"
     deterministic: bool = False
     distribute: str = "auto"
+    # Multi-worker: seconds without a heartbeat after which a worker is given up as lost.
+    peer_timeout: int = 120
     mixed_precision: str = "float32"  # models.precision.POLICIES
     profile_batches: str | None = None
     verbose: str | int = "auto"

@@ -14,6 +14,7 @@ run directory, the other workers write to temporary directories that they delete
 import functools
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -75,14 +76,16 @@ def is_chief(cluster, task_type, task_index):
     return task_type == "worker" and task_index == 0 and "chief" not in cluster
 
 
-def get_strategy(name="auto"):
+def get_strategy(name="auto", peer_timeout=None):
     """Returns the strategy called `name`.
 
     - auto: MirroredStrategy over all local GPUs when there are several, else the default strategy.
     - default: no distribution (one device).
     - mirrored: synchronous data parallelism over all local devices (GPUs, else the CPU's logical devices).
     - multi_worker: synchronous data parallelism over the machines described by $TF_CONFIG; must be
-      created before TensorFlow runs any other operation in the process.
+      created before TensorFlow runs any other operation in the process. A worker that sends no
+      heartbeat for `peer_timeout` seconds (None: TensorFlow's default) is lost: the others'
+      collectives fail (`lost_peer`).
     """
     if name == "auto":
         name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
@@ -90,7 +93,9 @@ def get_strategy(name="auto"):
         return tf.distribute.get_strategy()
     if name in ("mirrored", "multi_worker"):
         if name == "multi_worker":
-            parse_tf_config()
+            cluster, _, _ = parse_tf_config()
+            if peer_timeout is not None:
+                _configure_peer_timeout(cluster, peer_timeout)
         return _shared_strategy(name)
     raise errors.UserError(f"--distribute={name}; expected one of {', '.join(STRATEGIES)}")
 
@@ -104,6 +109,40 @@ def _shared_strategy(name):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _configure_peer_timeout(cluster, peer_timeout):
+    """The coordination service MultiWorkerMirroredStrategy would start, with our heartbeat timeout.
+
+    The strategy configures the service only when nothing has (collective_all_reduce_strategy.py), with
+    TensorFlow's default timeout; TensorFlow has no public setting for it.
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    if context.context().coordination_service is not None:
+        return  # Set before (a second strategy in this process): TensorFlow reads it once.
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+        for job in _WORKER_TASK_TYPES
+        if cluster.get(job)
+    ]
+    leader = "chief" if cluster.get("chief") else "worker"
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=f"/job:{leader}/replica:0/task:0",
+        coordinated_jobs=jobs,
+        heartbeat_timeout_in_ms=int(peer_timeout * 1000),
+    )
+
+
+def lost_peer(error):
+    """The task ("/job:worker/replica:0/task:1") a multi-worker error says was lost; None for other errors."""
+    if not isinstance(error, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)):
+        return None
+    message = getattr(error, "message", str(error))
+    found = re.search(r"/job:\w+/replica:\d+/task:\d+", message) or re.search(r"/job:\w+/task:\d+", message)
+    return found.group(0) if found else "a peer"
 
 
 def check_global_batch(batch_size, strategy):

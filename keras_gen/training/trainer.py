@@ -113,7 +113,7 @@ def run(config, given_fields=(), extra_callbacks=()):
     if warning:
         print(warning, file=sys.stderr)
     # Before any other TensorFlow work: a multi-worker strategy must be the first thing created.
-    strategy = distribute.get_strategy(config.distribute)
+    strategy = distribute.get_strategy(config.distribute, config.peer_timeout)
     distribute.check_global_batch(config.batch_size, strategy)
     chief, task = distribute.task_of(strategy)
     # Data and model before the run directory: a dataset that cannot be found or a model that does not
@@ -395,6 +395,17 @@ def _train(
     except tf.errors.ResourceExhaustedError:
         raise errors.UserError(
             f"a training step with --batch_size={config.batch_size} does not fit in memory; use a smaller batch"
+        ) from None
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as error:
+        peer = distribute.lost_peer(error) if distribute.num_workers(strategy) > 1 else None
+        if peer is None:
+            raise
+        kept = "no checkpoint yet"
+        if checkpointer.saved:
+            kept = f"the newest checkpoint ({checkpointer.saved[1]}) is intact"
+        raise errors.TrainingError(
+            f"lost {peer} (no heartbeat for {config.peer_timeout} s, or it failed); {kept}. Restart every worker "
+            f"with: python run.py --resume --out_dir={config.out_dir} --distribute=multi_worker"
         ) from None
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
         if not streamed:
