@@ -10,6 +10,8 @@
     recipes       GAN recipes (--recipes) at equal generator steps: FID of trained and averaged weights
     peer_elbo     the conv VAE beside the PyTorch peer at equal steps: test negative ELBO per seed
     conditional_vae  the conditional conv VAE beside the unconditional one: -log p(x|y) against -log p(x)
+    streaming_memory      peak memory of training on prepared shards of --sizes_gb against a small dataset
+    streaming_throughput  images/s of --model from prepared Fashion-MNIST shards (--data_dir) against memory
 
 The training settings are run.py's own flags (keras_gen.cli defines them once: --model,
 --dataset, --latent_dim, --batch_size, ...); the flags below are the benchmarks' own. The result
@@ -33,6 +35,7 @@ from benchmarks import quality
 from benchmarks import recipes
 from benchmarks import results
 from benchmarks import serving
+from benchmarks import streaming
 from benchmarks import throughput
 from benchmarks import training
 from keras_gen import cli
@@ -49,6 +52,8 @@ BENCHMARKS = {
     "recipes": recipes.run,
     "peer_elbo": peer_elbo.run,
     "conditional_vae": conditional_vae.run,
+    "streaming_memory": streaming.memory,
+    "streaming_throughput": streaming.speed,
 }
 
 flags.DEFINE_enum("channels", "1", ["1", "3"], "throughput: 1 (Fashion-MNIST) or 3 (the CIFAR-10 subset).")
@@ -63,6 +68,7 @@ flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
 flags.DEFINE_list("only", None, "likelihoods: run names of training.LIKELIHOOD_RUNS.")
 flags.DEFINE_list("recipes", list(recipes.RECIPES), "recipes: names of recipes.RECIPES, or several joined by +.")
 flags.DEFINE_list("seeds", ["0", "1"], "recipes, peer_elbo, conditional_vae: a run per seed (of each recipe).")
+flags.DEFINE_list("sizes_gb", ["0.5", "2", "8"], "streaming_memory: sizes of the prepared datasets, in GB.")
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")
 flags.DEFINE_string("tag", None, "A word in the result file's name (default: the model, for throughput).")
 FLAGS = flags.FLAGS

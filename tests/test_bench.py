@@ -9,9 +9,9 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import peer_elbo, recipes, results, tables, throughput
+from benchmarks import peer_elbo, recipes, results, streaming, tables, throughput
 from conftest import FASHION_MNIST_DIR
-from keras_gen.data import datasets
+from keras_gen.data import datasets, shards
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -201,3 +201,16 @@ def test_conditional_vae_scores_each_model_on_its_own_bound():
     given = conditional_vae.bounds(conditional, images, labels, 2)
     shifted = conditional_vae.bounds(conditional, images, (labels + 1) % 3, 2)
     assert given["num_images"] == 6 and abs(given["neg_elbo"] - shifted["neg_elbo"]) > 1e-3
+
+
+def test_streaming_memory_compares_shards_and_memory_on_the_same_images(tmp_path, monkeypatch):
+    monkeypatch.setattr(streaming, "TEST_IMAGES", 3)
+    prepared = streaming.noise_dataset(str(tmp_path / "small"), 5)
+    written = os.path.getmtime(os.path.join(prepared, shards.INDEX))
+    assert streaming.noise_dataset(prepared, 5) == prepared  # Rerun, it is reused, not written again.
+    assert os.path.getmtime(os.path.join(prepared, shards.INDEX)) == written
+    in_memory = datasets.load("custom", 64, data_dir=streaming.noise_npz(str(tmp_path / "small.npz"), 5))
+    from_shards = datasets.load("custom", 64, data_dir=prepared)
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(from_shards[split].images, in_memory[split].images)
+    assert streaming.dataset_bytes(prepared) > (5 + 3) * 64 * 64 * 3  # Noise does not compress.

@@ -14,8 +14,8 @@ that a resumed run cannot put back at epoch e.)
 A run resumed in the middle of an epoch rebuilds the epoch's stream and skips the images it had
 consumed: its remaining batches and their pixel noise are those of the straight run.
 
-Memory: CYCLE_LENGTH open shards, a window or two of images and a few batches in flight, whatever the size
-of the dataset.
+Memory: CYCLE_LENGTH open shards, two windows of images (the one consumed, the next being read)
+and a few batches in flight, whatever the size of the dataset.
 """
 
 import tensorflow as tf
@@ -136,6 +136,7 @@ def train_dataset_fn(
                         values, _seed(pipeline_seed + _SHUFFLE_STREAM, epoch * 1_000_003 + window)
                     )
                 )
+                .prefetch(1)  # The next window is read and decoded while this one is consumed.
                 .unbatch()
             )
             if corrupt == "skip":
