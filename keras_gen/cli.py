@@ -121,6 +121,12 @@ flags.DEFINE_enum(
     train_config.NAN_POLICIES,
     "A non-finite loss: stop (at that step; the last good checkpoint stays the newest) or skip (the update).",
 )
+flags.DEFINE_bool(
+    "stream",
+    _DEFAULTS.stream,
+    "Stream the training images of an image folder from their files instead of decoding them into memory "
+    "(automatic when they would take more than half the available memory; prepared datasets always stream).",
+)
 flags.DEFINE_enum(
     "corrupt_data",
     _DEFAULTS.corrupt_data,

@@ -1,9 +1,22 @@
-"""What a number was measured on: the CPU (TensorFlow's speed depends on it) and the library versions."""
+"""The machine: what a number was measured on (the CPU: TensorFlow's speed depends on it; the
+library versions), and the memory a process could have now."""
 
 import os
 import platform
 
 from keras_gen import _startup
+
+
+def available_memory():
+    """Bytes the kernel could give this process now (MemAvailable), or None where that is unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def cpu_model_and_flags():

@@ -121,7 +121,7 @@ def test_bad_values(tmp_path, main_in_process, arguments, expected):
 def test_a_model_too_big_for_memory_is_refused_where_memory_is_unknown_too(tmp_path, main_in_process, monkeypatch):
     # Without /proc/meminfo (or on a GPU) no estimate is made: the allocation itself fails, and says so.
     # (TensorFlow's own OOM error, raised here as a real allocation would raise it, without taking the memory.)
-    monkeypatch.setattr(trainer, "_available_memory", lambda: None)
+    monkeypatch.setattr(trainer.environment, "available_memory", lambda: None)
 
     def out_of_memory(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[16,10000000000]")

@@ -20,12 +20,19 @@ import urllib.request
 
 import numpy as np
 
+from keras_gen import environment
 from keras_gen import errors
 from keras_gen import registry
+from keras_gen.data import image_files
 from keras_gen.data import readers
 from keras_gen.data import shards
 
 DEBIAN_DATASETS_ROOT = "/usr/share/datasets"
+# An image folder whose decoded train split would take more than this share of the available
+# memory is streamed from its files instead (load(stream_train="auto")).
+MEMORY_FRACTION = 0.5
+# Groups of files an image folder is streamed in (data.stream's "shards"): up to this many workers read their own.
+FOLDER_GROUPS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,7 +130,9 @@ class LoadedSplit:
     source: str
     class_names: tuple | None = None
 
-    # What data.shards.StreamedSplit has too, so the trainer reads either alike.
+    # What data.shards.StreamedSplit and data.image_files.FolderSplit have too, so the trainer reads any alike.
+    streamed = False
+
     @property
     def count(self):
         return len(self.images)
@@ -225,7 +234,7 @@ def _load_all_splits(spec, data_dir, image_size, debian_root, download):
     )
 
 
-def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, download=True, stream_train=False):
+def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, download=True, stream_train=None):
     """Loads the train and test splits of dataset `name`, brought to `image_size`.
 
     Args:
@@ -235,15 +244,21 @@ def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, down
             directory; tried first and only.
         debian_root: where Debian's dataset packages install their files.
         download: let tfds download the data when no prepared copy exists.
-        stream_train: of a prepared dataset, give the train split as a shards.StreamedSplit (for
-            data.stream) instead of reading it into memory.
+        stream_train: None reads the train split into memory. "auto" gives a prepared dataset's as a
+            shards.StreamedSplit, and an image folder's as an image_files.FolderSplit when decoded it
+            would take more than MEMORY_FRACTION of the memory available; "always" streams any image
+            folder too. A streamed split is read by data.stream as training needs it.
 
     Returns:
-        {"train": LoadedSplit or StreamedSplit, "test": LoadedSplit}.
+        {"train": LoadedSplit, StreamedSplit or FolderSplit, "test": LoadedSplit}.
     """
     spec = DATASETS.lookup(name)
     if shards.is_prepared(data_dir):
-        return _load_prepared(data_dir, image_size, stream_train)
+        return _load_prepared(data_dir, image_size, stream_train is not None)
+    if stream_train is not None and data_dir is not None and readers.detect_format(data_dir) == "images":
+        streamed = _stream_folder(data_dir, image_size, always=stream_train == "always")
+        if streamed is not None:
+            return streamed
     splits, source = _load_all_splits(spec, data_dir, image_size, debian_root, download)
     loaded = {}
     for split_name, split in splits.items():
@@ -274,3 +289,20 @@ def _load_prepared(directory, image_size, stream_train):
             images, labels = split.read()
             loaded[name] = LoadedSplit(images, labels, split.source, split.class_names if split.has_labels else None)
     return loaded
+
+
+def _stream_folder(directory, image_size, always):
+    """The splits of an image folder with the train split streamed, or None where it fits in memory."""
+    plans = readers.plan_image_folder(directory)
+    channels = readers.choose_channels(plans, image_size)
+    needed = len(plans["train"].paths) * image_size * image_size * channels
+    available = environment.available_memory()
+    if not always and (available is None or needed <= MEMORY_FRACTION * available):
+        return None
+    groups = min(FOLDER_GROUPS, len(plans["train"].paths))
+    train = image_files.folder_split(directory, "train", plans["train"], image_size, channels, groups)
+    test_plan = plans["test"]
+    decoded = [readers.decode_image(path, image_size)[0] for path in test_plan.paths]
+    test_images = np.stack([readers.to_channels(image, channels) for image in decoded])
+    test = LoadedSplit(test_images, test_plan.labels, f"{os.path.abspath(directory)} [test]", test_plan.class_names)
+    return {"train": train, "test": test}

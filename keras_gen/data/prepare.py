@@ -24,8 +24,6 @@ PREPARE_SEED = 0
 # MIN_TRAIN_SHARDS for training, so up to that many workers each read shards of their own.
 IMAGES_PER_SHARD = 20_000
 MIN_TRAIN_SHARDS = 16
-# An image folder's channel count is decided from this many of its images before writing.
-CHANNEL_SAMPLE = 256
 
 
 def num_shards_for(split, count, requested=None):
@@ -92,8 +90,7 @@ def _array_writer(loaded):
 
 def _folder_writer(plans, image_size, source):
     """As `_array_writer`, decoding one image file at a time; one channel count for the whole folder."""
-    sample = [path for plan in plans.values() for path in plan.paths[:CHANNEL_SAMPLE]]
-    channels = 3 if any(readers.decode_image(path, image_size)[0].shape[-1] == 3 for path in sample) else 1
+    channels = readers.choose_channels(plans, image_size)
     converted = {"grey to RGB": 0, "RGB to grey": 0, "transparency over black": 0}
     for split in shards.SPLITS:
         plan = plans[split]
@@ -102,12 +99,10 @@ def _folder_writer(plans, image_size, source):
             for i in _order(len(plan.paths)):
                 image, stored = readers.decode_image(plan.paths[i], image_size)
                 converted["transparency over black"] += stored in (2, 4)
-                if image.shape[-1] < channels:
-                    image, converted["grey to RGB"] = np.repeat(image, channels, -1), converted["grey to RGB"] + 1
-                elif image.shape[-1] > channels:
-                    # Found after the sample said grey: kept as the luma a grey model can learn from.
-                    image = np.round(image @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)[..., None]
-                    converted["RGB to grey"] += 1
+                if image.shape[-1] != channels:
+                    # RGB found after the sample said grey is kept as the luma a grey model can learn from.
+                    converted["grey to RGB" if channels == 3 else "RGB to grey"] += 1
+                    image = readers.to_channels(image, channels)
                 yield image, None if plan.labels is None else plan.labels[i], i
 
         yield split, len(plan.paths), plan.labels is not None, records()

@@ -302,6 +302,22 @@ def plan_image_folder(directory):
     }
 
 
+def choose_channels(plans, image_size, sample=256):
+    """The channels (1 or 3) of an image folder's images, judged from the first `sample` files of each
+    split: 3 if any is colour. For reading a folder file by file, where the whole cannot be seen first."""
+    paths = [path for plan in plans.values() for path in plan.paths[:sample]]
+    return 3 if any(decode_image(path, image_size)[0].shape[-1] == 3 for path in paths) else 1
+
+
+def to_channels(image, channels):
+    """A decoded uint8 image (H, W, C) with `channels` channels: grey repeated to RGB, RGB to grey by luminance."""
+    if image.shape[-1] == channels:
+        return image
+    if channels == 3:
+        return np.repeat(image, 3, axis=-1)
+    return np.round(image @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)[..., None]
+
+
 def harmonize_channels(images, stored, source):
     """Brings decoded images to the most channels among them (grey repeated to RGB), saying once what changed.
 

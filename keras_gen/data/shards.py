@@ -58,6 +58,8 @@ class StreamedSplit:
     label_range: tuple | None  # (lowest, highest) label in the split, or None
     source: str  # "<prepared directory> [<split>]", as datasets.LoadedSplit's
 
+    streamed = True  # Read as training needs it (data.stream), not held in memory.
+
     @property
     def count(self):
         return sum(shard.count for shard in self.shards)
@@ -69,6 +71,19 @@ class StreamedSplit:
     def read(self, max_images=None):
         """(uint8 images, int64 labels or None) of the first `max_images` records in shard order."""
         return read_records(self.paths, self.image_shape, self.has_labels, max_images)
+
+    def records(self, number, skip_corrupt=False):
+        """The tf.data.Dataset of shard `number` (a tensor): (uint8 image, label or -1, index).
+
+        `skip_corrupt`: leave out records that cannot be read or decoded instead of raising.
+        """
+        import tensorflow as tf
+
+        records = tf.data.TFRecordDataset(tf.gather(tf.constant(self.paths), number))
+        parse = parse_fn(self.image_shape, self.has_labels)
+        if not skip_corrupt:
+            return records.map(parse)
+        return records.ignore_errors().map(parse).ignore_errors()
 
 
 def read_index(directory):

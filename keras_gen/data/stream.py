@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from keras_gen import errors
 from keras_gen.data import pipeline
-from keras_gen.data import shards
 
 SHUFFLE_WINDOW = 10_000
 CYCLE_LENGTH = 4
@@ -94,7 +93,6 @@ def train_dataset_fn(
     per_step = batches_per_step or 1
     if corrupt == "skip" and skipped is None:
         skipped = skipped_records_counter(split)
-    parse = shards.parse_fn(split.image_shape, split.has_labels)
     seed = int(seed) % (2**31 - 1)
 
     def dataset_fn(context):
@@ -102,7 +100,6 @@ def train_dataset_fn(
         local_replicas = max(1, context.num_replicas_in_sync // context.num_input_pipelines)
         pipeline_id = context.input_pipeline_id
         chosen = pipeline_shards(split, pipeline_id, context.num_input_pipelines)
-        paths = tf.constant([split.paths[i] for i in chosen])
         counts = tf.constant([split.shards[i].count for i in chosen], tf.int64)
         numbers = tf.constant(chosen, tf.int64)
         images_per_element = per_replica * per_step
@@ -110,20 +107,16 @@ def train_dataset_fn(
         images_per_step = images_per_element * local_replicas
         pipeline_seed = seed + 1_000_003 * pipeline_id
 
-        def read_shard(path, count, number):
-            records = tf.data.TFRecordDataset(path)
+        def read_shard(count, number):
             if corrupt == "stop":
-                return records.map(parse)
-            decoded = records.ignore_errors().map(parse).ignore_errors()
-            return _count_missing(decoded, count, skipped, number, split.image_shape)
+                return split.records(number)
+            return _count_missing(split.records(number, skip_corrupt=True), count, skipped, number, split.image_shape)
 
         def epoch_elements(epoch):
             order = tf.random.experimental.stateless_shuffle(
-                tf.range(tf.size(paths)), seed=_seed(pipeline_seed, epoch * 16 + _FILE_ORDER_STREAM)
+                tf.range(tf.size(numbers)), seed=_seed(pipeline_seed, epoch * 16 + _FILE_ORDER_STREAM)
             )
-            files = tf.data.Dataset.from_tensor_slices(
-                (tf.gather(paths, order), tf.gather(counts, order), tf.gather(numbers, order))
-            )
+            files = tf.data.Dataset.from_tensor_slices((tf.gather(counts, order), tf.gather(numbers, order)))
             records = files.interleave(
                 read_shard, cycle_length=CYCLE_LENGTH, block_length=1, num_parallel_calls=CYCLE_LENGTH,
                 deterministic=True,

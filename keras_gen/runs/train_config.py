@@ -40,6 +40,8 @@ IDENTITY_FIELDS = (
     # Class-conditional networks take labels: another architecture.
     "conditional",
     "num_classes",
+    # Streamed data comes in another order than data from memory (data.stream).
+    "stream",
 )
 # Names config.json files of earlier versions used: {old name: current name}.
 RENAMED = {"z_dim": "latent_dim", "gradient_penalty": "gradient_penalty_weight"}
@@ -89,6 +91,9 @@ class TrainConfig:
     grid_size: int = 64
     checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.
     nan_policy: str = "stop"
+    # Stream the train split (data.stream) from an image folder even where it fits in memory. Prepared
+    # datasets always stream, folders too large for memory too; the trainer records what it did.
+    stream: bool = False
     # A record of a prepared dataset that cannot be read or decoded: "stop" the run, or "skip" it (counted).
     corrupt_data: str = "stop"
     deterministic: bool = False

@@ -40,6 +40,7 @@ lookup of a bad index silently returns zeros instead of failing.
 
 import tensorflow as tf
 
+from keras_gen.data import image_files
 from keras_gen import losses
 from keras_gen.models import adversarial
 from keras_gen.models import base
@@ -365,64 +366,13 @@ def encode_png(images):
 
 
 def decode_images(images_bytes, image_shape):
-    """Decodes (batch,) encoded images to (batch, *image_shape) floats in [0, 1], as the data readers do.
-
-    Transparency is composited over black, grey becomes RGB (or RGB grey, by luminance) to match the
-    model's channels, and the image is centre-cropped to a square and brought to the model's size:
-    zero-padded when it is at most size/8 smaller (MNIST's 28 -> 32), else resized with antialiasing
-    (data.readers.fit_to_size, data.readers.decode_image).
-    """
-    size, channels = image_shape[0], image_shape[-1]
-
-    def decode(data):
-        image = tf.io.decode_image(data, expand_animations=False)  # (height, width, 1 to 4) uint8
-        return _fit_to_size(_to_channels(tf.cast(image, tf.float32), channels), size) / 255.0
-
-    return tf.map_fn(decode, images_bytes, fn_output_signature=tf.TensorSpec(tuple(image_shape), tf.float32))
-
-
-def _to_channels(image, channels):
-    """A decoded image of 1 to 4 channels as `channels` (1 or 3), alpha over black, pixel values 0-255."""
-
-    def grey(image):
-        return image if channels == 1 else tf.tile(image, [1, 1, 3])
-
-    def colour(image):
-        return tf.image.rgb_to_grayscale(image) if channels == 1 else image
-
-    branches = [
-        lambda: grey(image[..., :1]),
-        lambda: grey(tf.round(image[..., :1] * image[..., 1:2] / 255.0)),
-        lambda: colour(image[..., :3]),
-        lambda: colour(tf.round(image[..., :3] * image[..., 3:4] / 255.0)),
-    ]
-    result = tf.switch_case(tf.shape(image)[-1] - 1, branches)
-    return tf.ensure_shape(result, [None, None, channels])
-
-
-def _fit_to_size(image, size):
-    """data.readers.fit_to_size for one image (height, width, channels) of pixel values 0-255."""
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.minimum(height, width)
-    image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
-
-    def pad():
-        before = (size - side) // 2
-        return tf.pad(image, [[before, size - side - before], [before, size - side - before], [0, 0]])
-
-    def resize(method):
-        resized = tf.image.resize(image, (size, size), method=method, antialias=True)
-        return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
-
-    image = tf.case(
-        [
-            (tf.equal(side, size), lambda: image),
-            (tf.logical_and(side < size, size - side <= size // 8), pad),
-            (side > size, lambda: resize("area")),
-        ],
-        default=lambda: resize("bilinear"),
+    """Decodes (batch,) encoded images to (batch, *image_shape) floats in [0, 1], as the data readers do
+    (data.image_files.decode)."""
+    return tf.map_fn(
+        lambda data: image_files.decode(data, image_shape) / 255.0,
+        images_bytes,
+        fn_output_signature=tf.TensorSpec(tuple(image_shape), tf.float32),
     )
-    return tf.ensure_shape(image, [size, size, None])
 
 
 def serving_module(model, log_likelihood_samples=DEFAULT_LOG_LIKELIHOOD_SAMPLES):

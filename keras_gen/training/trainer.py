@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gen import environment
 from keras_gen import errors
 from keras_gen import losses
 from keras_gen import models
@@ -118,11 +119,15 @@ def run(config, given_fields=(), extra_callbacks=()):
     chief, task = distribute.task_of(strategy)
     # Data and model before the run directory: a dataset that cannot be found or a model that does not
     # fit in memory leaves nothing behind.
-    splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir, stream_train=True)
+    splits = datasets.load(
+        config.dataset, config.image_size, data_dir=config.data_dir, stream_train="always" if config.stream else "auto"
+    )
+    # Recorded, so a resumed run reads the data as this one did whatever memory it finds then.
+    config.stream = splits["train"].streamed
     class_names = _classes(config, splits)
     keras.utils.set_random_seed(config.seed)
     model = _build(config, splits["train"].image_shape, strategy)
-    if isinstance(splits["train"], shards.StreamedSplit):
+    if config.stream:
         steps = stream.steps_per_epoch(
             splits["train"], config.batch_size, distribute.num_workers(strategy), config.steps_per_epoch,
             model.batches_per_step,
@@ -220,25 +225,13 @@ def _check_values(config):
     precision.check(config.mixed_precision)
 
 
-def _available_memory():
-    """Bytes the kernel could give this process now (MemAvailable), or None where that is unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def _build(config, image_shape, strategy):
     """The compiled model; one that does not fit in memory is a one-line error, not a traceback."""
     too_big = (
         f"the {config.model} with --latent_dim={config.latent_dim}, --base_filters={config.base_filters} at "
         f"{config.image_size}x{config.image_size} does not fit in memory"
     )
-    available = _available_memory()
+    available = environment.available_memory()
     if available is not None and not tf.config.list_logical_devices("GPU"):
         # Weights, their gradients and Adam's two slots, float32: a floor on what training needs.
         needed = 16 * models.parameter_count(config.model, image_shape, **config.model_hyperparameters())
@@ -269,7 +262,7 @@ def _train(
         tf.config.experimental.enable_op_determinism()
     train_split, test_split = splits["train"], splits["test"]
     image_shape = train_split.image_shape
-    streamed = isinstance(train_split, shards.StreamedSplit)
+    streamed = config.stream
     with strategy.scope():
         checkpoint = checkpoints.Checkpoint(model, write_dir)
     initial_epoch, initial_step, restored = 0, 0, None
@@ -407,16 +400,28 @@ def _train(
             f"lost {peer} (no heartbeat for {config.peer_timeout} s, or it failed); {kept}. Restart every worker "
             f"with: python run.py --resume --out_dir={config.out_dir} --distribute=multi_worker"
         ) from None
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-        if not streamed:
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        problem = _corrupt_data(train_split, error) if streamed else None
+        if problem is None:
             raise
-        damaged = shards.verify(train_split.directory)
-        if not damaged and not isinstance(error, tf.errors.DataLossError) and "PNG" not in error.message:
-            raise  # Not the data's fault.
-        what = f"{', '.join(damaged)} differ from the index" if damaged else " ".join(error.message.split())[:160]
         kept = f"the last checkpoint ({checkpointer.saved[1]}) is intact: " if checkpointer.saved else ""
+        again = ", or prepare the dataset again" if isinstance(train_split, shards.StreamedSplit) else ""
         raise errors.UserError(
-            f"corrupt record in the prepared dataset {train_split.directory} ({what}); {kept}rerun with "
-            "--corrupt_data=skip to leave such records out (with --resume to continue), or prepare the dataset again"
+            f"{problem}; {kept}rerun with --corrupt_data=skip to leave such images out (with --resume to continue)"
+            f"{again}"
         ) from None
     return Outcome(model, config.out_dir, True, write_dir == config.out_dir)
+
+
+def _corrupt_data(split, error):
+    """What a streamed split's error says is wrong with the data, naming what it can; None if it is not the data."""
+    message = " ".join(error.message.split())[:160]
+    if isinstance(split, shards.StreamedSplit):
+        damaged = shards.verify(split.directory)
+        if not damaged and not isinstance(error, tf.errors.DataLossError) and "PNG" not in error.message:
+            return None
+        what = f"{', '.join(damaged)} differ from the index" if damaged else message
+        return f"corrupt record in the prepared dataset {split.directory} ({what})"
+    if isinstance(error, tf.errors.NotFoundError) or "image" in error.message.lower():
+        return f"an image file under {split.directory} cannot be read or decoded ({message})"
+    return None
