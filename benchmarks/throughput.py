@@ -97,7 +97,7 @@ def measure(settings):
         "decoder": config.decoder if variational else None,
         "dataset": config.dataset,
         "likelihood": (
-            train_config.resolve_likelihood(config.likelihood, datasets.DATASETS.lookup(config.dataset))
+            train_config.resolve_likelihood(config.likelihood, datasets.lookup(config.dataset))
             if variational
             else None
         ),

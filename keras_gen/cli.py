@@ -44,7 +44,12 @@ _DEFAULTS = train_config.TrainConfig()
 
 flags.DEFINE_enum("mode", "train", MODES, "What to do.")
 flags.DEFINE_enum("model", _DEFAULTS.model, models.MODELS.names(), "Model family.")
-flags.DEFINE_enum("dataset", _DEFAULTS.dataset, datasets.DATASETS.names(), "Dataset; 'custom' reads --data_dir.")
+flags.DEFINE_string(
+    "dataset",
+    _DEFAULTS.dataset,
+    f"Dataset: one of {', '.join(datasets.DATASETS.names())} ('custom' reads --data_dir), or tfds:NAME for any "
+    "TensorFlow Datasets image dataset (streamed from tfds' files).",
+)
 flags.DEFINE_string(
     "data_dir",
     None,
@@ -333,6 +338,11 @@ flags.DEFINE_string("profile_batches", None, "Profile training batches START,STO
 flags.DEFINE_alias("z_dim", "latent_dim")
 flags.DEFINE_alias("d_steps", "critic_steps")
 flags.DEFINE_alias("gradient_penalty", "gradient_penalty_weight")
+flags.register_validator(
+    "dataset",
+    datasets.is_known,
+    message=f"expected one of {', '.join(datasets.DATASETS.names())}, or tfds:NAME",
+)
 flags.register_validator(
     "image_size",
     lambda size: size in convolutional.IMAGE_SIZES,

@@ -39,7 +39,7 @@ def test_preset_parses_and_builds_its_model(path):
     # building also rejects image sizes the networks do not support.
     # Every preset flag is a TrainConfig field; the model takes its hyperparameters, as training does.
     config = train_config.TrainConfig(**values)
-    config.likelihood = train_config.resolve_likelihood(config.likelihood, datasets.DATASETS.lookup(config.dataset))
+    config.likelihood = train_config.resolve_likelihood(config.likelihood, datasets.lookup(config.dataset))
     hyperparameters = config.model_hyperparameters()
     if "base_filters" in models.hyperparameters(config.model):
         hyperparameters["base_filters"] = 2

@@ -393,3 +393,36 @@ def test_a_streamed_folder_records_it_and_an_unreadable_image_stops_or_is_skippe
     assert status == 0, lines
     with open(tmp_path / "skipped" / "metrics.csv") as handle:
         assert [float(row["corrupt_records_skipped"]) for row in csv.DictReader(handle)] == [1.0]
+
+
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    """A real tfds data directory: tfds' own DummyMnist (20 + 20 random 28x28 digits), prepared offline."""
+    import tensorflow_datasets as tfds
+
+    directory = str(tmp_path_factory.mktemp("tfds"))
+    tfds.testing.DummyMnist(data_dir=directory).download_and_prepare()
+    return directory
+
+
+def test_any_tfds_image_dataset_streams_from_tfds_own_files(tfds_dir, tmp_path, main_in_process):
+    in_memory = datasets.load("tfds:dummy_mnist", 32, data_dir=tfds_dir)
+    loaded = datasets.load("tfds:dummy_mnist", 32, data_dir=tfds_dir, stream_train="auto")
+    split = loaded["train"]
+    assert split.streamed and split.count == 20 and split.class_names == tuple(str(digit) for digit in range(10))
+    dataset_fn = stream.train_dataset_fn(split, 4, "unit", None, 0, 0, 1, 5, labels=True, with_index=True)
+    seen = []
+    for images, labels, index in dataset_fn(tf.distribute.InputContext()):
+        # 28x28 padded to 32x32 in the graph as in numpy.
+        np.testing.assert_array_equal(np.round(images.numpy() * 255), in_memory["train"].images[index.numpy()])
+        np.testing.assert_array_equal(labels, in_memory["train"].labels[index.numpy()])
+        seen.extend(index.numpy())
+    assert sorted(seen) == list(range(20))
+    status, lines = main_in_process(
+        "--dataset=tfds:dummy_mnist", f"--data_dir={tfds_dir}", "--latent_dim=2", "--base_filters=4", "--batch_size=4",
+        "--epochs=1", "--quality_every=0", "--grid_size=4", "--noexport", f"--out_dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert status == 0, lines
+    assert json.load(open(tmp_path / "run" / "config.json"))["config"]["stream"] is True
+    status, lines = main_in_process("--dataset=tfds:", f"--out_dir={tmp_path / 'bad'}")
+    assert status == 2 and len(lines) == 1 and "tfds:NAME" in lines[0]

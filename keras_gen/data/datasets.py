@@ -26,6 +26,7 @@ from keras_gen import registry
 from keras_gen.data import image_files
 from keras_gen.data import readers
 from keras_gen.data import shards
+from keras_gen.data import tfds_files
 
 DEBIAN_DATASETS_ROOT = "/usr/share/datasets"
 # An image folder whose decoded train split would take more than this share of the available
@@ -113,6 +114,23 @@ for _spec in (
     DATASETS.register(_spec.name, _spec)
 
 
+TFDS_PREFIX = "tfds:"
+
+
+def lookup(name):
+    """The DatasetSpec of `name`: a registered name, or "tfds:NAME" for any TensorFlow Datasets image dataset."""
+    if name.startswith(TFDS_PREFIX):
+        tfds_name = name[len(TFDS_PREFIX) :]
+        if not tfds_name:
+            raise errors.UserError(f"--dataset={name}; expected tfds:NAME with a TensorFlow Datasets name")
+        return DatasetSpec(name, f"TensorFlow Datasets' {tfds_name}", tfds_name)
+    return DATASETS.lookup(name)
+
+
+def is_known(name):
+    return name.startswith(TFDS_PREFIX) or name in DATASETS.names()
+
+
 @dataclasses.dataclass
 class LoadedSplit:
     """One split of a dataset, brought to the requested image size.
@@ -170,12 +188,8 @@ def _check_reachable(url, tfds_name):
         ) from None
 
 
-def _load_tfds(tfds_name, data_dir, download):
-    """Loads tfds' train and test splits as numpy arrays; raises DataNotFoundError with the reason.
-
-    Returns:
-        ({split: readers.Split}, a description of the source).
-    """
+def _prepared_builder(tfds_name, data_dir, download):
+    """tfds' builder of `tfds_name`, prepared (downloading if allowed); raises DataNotFoundError with the reason."""
     import tensorflow_datasets as tfds
 
     try:
@@ -185,7 +199,27 @@ def _load_tfds(tfds_name, data_dir, download):
                 raise errors.DataNotFoundError(f"tfds has no prepared copy of {tfds_name!r} in {builder.data_dir}")
             _check_reachable(builder.info.homepage, tfds_name)
             builder.download_and_prepare()
-        splits = {}
+    except errors.DataNotFoundError:
+        raise
+    except Exception as error:  # Lookup, download and preparation fail in many ways; the message says which.
+        reason = " ".join(str(error).split())[:300]
+        raise errors.DataNotFoundError(
+            f"tfds could not provide {tfds_name!r}: {type(error).__name__}: {reason}"
+        ) from None
+    return builder
+
+
+def _load_tfds(tfds_name, data_dir, download):
+    """Loads tfds' train and test splits as numpy arrays; raises DataNotFoundError with the reason.
+
+    Returns:
+        ({split: readers.Split}, a description of the source).
+    """
+    import tensorflow_datasets as tfds
+
+    builder = _prepared_builder(tfds_name, data_dir, download)
+    splits = {}
+    try:
         for split in ("train", "test"):
             # Read in chunks rather than with batch_size=-1, which needs the split's size up front.
             dataset = builder.as_dataset(split=split, as_supervised=True).batch(4096)
@@ -193,14 +227,28 @@ def _load_tfds(tfds_name, data_dir, download):
             images = np.concatenate([chunk_images for chunk_images, _ in chunks])
             labels = np.concatenate([chunk_labels for _, chunk_labels in chunks]).astype(np.int64)
             splits[split] = readers.Split(images, labels)
-    except errors.DataNotFoundError:
-        raise
-    except Exception as error:  # Download and preparation fail in many ways; the message says which.
+    except Exception as error:  # Reading fails in many ways; the message says which.
         reason = " ".join(str(error).split())[:300]
         raise errors.DataNotFoundError(
             f"tfds could not provide {tfds_name!r}: {type(error).__name__}: {reason}"
         ) from None
     return splits, f"tfds:{tfds_name} ({builder.data_dir})"
+
+
+def _load_tfds_named(spec, image_size, data_dir, download, stream_train):
+    """The splits of `--dataset=tfds:NAME`: train streamed from tfds' files when asked, test in memory."""
+    builder = _prepared_builder(spec.tfds_name, data_dir, download)
+    loaded = {}
+    for split in ("train", "test"):
+        opened = tfds_files.open_split(builder, split, image_size)
+        if split == "train" and stream_train:
+            loaded[split] = opened
+        else:
+            images, labels = opened.read()
+            loaded[split] = LoadedSplit(
+                images, labels, opened.source, opened.class_names if labels is not None else None
+            )
+    return loaded
 
 
 def _load_all_splits(spec, data_dir, image_size, debian_root, download):
@@ -252,9 +300,11 @@ def load(name, image_size, data_dir=None, debian_root=DEBIAN_DATASETS_ROOT, down
     Returns:
         {"train": LoadedSplit, StreamedSplit or FolderSplit, "test": LoadedSplit}.
     """
-    spec = DATASETS.lookup(name)
+    spec = lookup(name)
     if shards.is_prepared(data_dir):
         return _load_prepared(data_dir, image_size, stream_train is not None)
+    if name.startswith(TFDS_PREFIX):
+        return _load_tfds_named(spec, image_size, data_dir, download, stream_train is not None)
     if stream_train is not None and data_dir is not None and readers.detect_format(data_dir) == "images":
         streamed = _stream_folder(data_dir, image_size, always=stream_train == "always")
         if streamed is not None:

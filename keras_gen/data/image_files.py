@@ -30,6 +30,8 @@ def to_channels(image, channels):
         lambda: colour(image[..., :3]),
         lambda: colour(tf.round(image[..., :3] * image[..., 3:4] / 255.0)),
     ]
+    if image.shape[-1] is not None:  # Known when the graph is built (a tfds feature): only its branch can be built.
+        return tf.ensure_shape(branches[image.shape[-1] - 1](), [None, None, channels])
     result = tf.switch_case(tf.shape(image)[-1] - 1, branches)
     return tf.ensure_shape(result, [None, None, channels])
 
@@ -89,7 +91,7 @@ class FolderSplit:
 
     @property
     def shards(self):
-        return tuple(_Group(end - start) for start, end in zip(self.starts, self.starts[1:]))
+        return tuple(Group(end - start) for start, end in zip(self.starts, self.starts[1:]))
 
     @property
     def count(self):
@@ -122,7 +124,9 @@ class FolderSplit:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Group:
+class Group:
+    """A group of images streamed as one shard is: data.stream needs only its size."""
+
     count: int
 
 

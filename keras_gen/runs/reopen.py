@@ -71,7 +71,7 @@ def eval_split(run, max_images=None, splits=None):
             split.source,
             split.class_names,
         )
-    pixel_noise = run.model.pixel_noise(datasets.DATASETS.lookup(config.dataset).binarize)
+    pixel_noise = run.model.pixel_noise(datasets.lookup(config.dataset).binarize)
     labels = split.labels if getattr(run.model, "num_classes", 0) else None
     batches = pipeline.eval_dataset(
         split.images, config.batch_size, run.model.value_range, pixel_noise, config.seed, labels=labels

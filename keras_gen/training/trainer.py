@@ -23,6 +23,7 @@ from keras_gen.data import datasets
 from keras_gen.data import pipeline
 from keras_gen.data import shards
 from keras_gen.data import stream
+from keras_gen.data import tfds_files
 from keras_gen.models import precision
 from keras_gen.networks import augment
 from keras_gen.runs import checkpoints
@@ -102,7 +103,7 @@ def run(config, given_fields=(), extra_callbacks=()):
             )
         config, previous = train_config.config_for_resume(config, given_fields)
     _check_values(config)
-    spec = datasets.DATASETS.lookup(config.dataset)
+    spec = datasets.lookup(config.dataset)
     models.MODELS.lookup(config.model)
     config.likelihood = train_config.resolve_likelihood(config.likelihood, spec)
     if config.likelihood not in losses.LIKELIHOODS:
@@ -422,6 +423,8 @@ def _corrupt_data(split, error):
             return None
         what = f"{', '.join(damaged)} differ from the index" if damaged else message
         return f"corrupt record in the prepared dataset {split.directory} ({what})"
+    if isinstance(split, tfds_files.TfdsSplit):
+        return f"corrupt record in {split.source} ({message}); prepare the dataset again with tfds"
     if isinstance(error, tf.errors.NotFoundError) or "image" in error.message.lower():
         return f"an image file under {split.directory} cannot be read or decoded ({message})"
     return None
