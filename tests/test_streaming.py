@@ -61,6 +61,7 @@ def test_prepare_writes_every_image_once_with_its_label_and_a_checked_index(sour
     first = records_by_index(shards.StreamedSplit(**{**vars(train), "shards": train.shards[:1]}))
     assert max(first) - min(first) > 150
     assert shards.verify(prepared) == []
+    np.testing.assert_array_equal(train.head(5), train.read()[0][:5])
 
 
 def test_an_image_folder_is_prepared_file_by_file_with_its_class_folders(tmp_path):
@@ -337,6 +338,11 @@ def test_prepare_from_the_command_line_then_train_on_it(tmp_path, main_in_proces
     assert status == 0, lines
     record = json.load(open(tmp_path / "run" / "config.json"))
     assert record["config"]["data_dir"] == prepared and record["data_source"] == os.path.abspath(prepared)
+    status, lines = main_in_process(
+        "--mode=eval", "--metrics=likelihood", "--num_samples=8", "--iw_samples=2", f"--out_dir={tmp_path / 'run'}"
+    )
+    assert status == 0, lines
+    assert json.loads(main_in_process.stdout)["data_source"] == f"{os.path.abspath(prepared)} [test]"
     status, lines = main_in_process("--mode=prepare", "--dataset=custom", f"--data_dir={prepared}", "--image_size=16")
     assert status == 2 and len(lines) == 1
     assert lines[0].endswith("error: --mode=prepare needs --out_dir, the folder to write the shards into")
@@ -373,6 +379,8 @@ def test_a_large_image_folder_streams_the_images_training_from_memory_sees(tmp_p
         np.testing.assert_array_equal(labels, in_memory["train"].labels[index.numpy()])
         seen += len(index)
     assert seen == steps * 2 == 22
+    first = split.head(3)  # What --mode=eval compares with: the first images of the streamed order.
+    np.testing.assert_allclose(first, in_memory["train"].images[split.indices[:3]], atol=1)
 
 
 def test_a_streamed_folder_records_it_and_an_unreadable_image_stops_or_is_skipped(tmp_path, main_in_process):
@@ -418,6 +426,7 @@ def test_any_tfds_image_dataset_streams_from_tfds_own_files(tfds_dir, tmp_path, 
         np.testing.assert_array_equal(labels, in_memory["train"].labels[index.numpy()])
         seen.extend(index.numpy())
     assert sorted(seen) == list(range(20))
+    np.testing.assert_array_equal(split.head(3), in_memory["train"].images[:3])
     status, lines = main_in_process(
         "--dataset=tfds:dummy_mnist", f"--data_dir={tfds_dir}", "--latent_dim=2", "--base_filters=4", "--batch_size=4",
         "--epochs=1", "--quality_every=0", "--grid_size=4", "--noexport", f"--out_dir={tmp_path / 'run'}",

@@ -163,6 +163,10 @@ class LoadedSplit:
     def has_labels(self):
         return self.labels is not None
 
+    def head(self, count):
+        """The first `count` images (uint8)."""
+        return self.images[:count]
+
     @property
     def label_range(self):
         if self.labels is None or not len(self.labels):

@@ -105,6 +105,13 @@ class FolderSplit:
     def label_range(self):
         return None if self.labels is None else (int(self.labels.min()), int(self.labels.max()))
 
+    def head(self, count):
+        """The first `count` images (uint8), in group order."""
+        images = tf.data.Dataset.range(len(self.starts) - 1).flat_map(self.records).take(count)
+        return (
+            np.stack([image.numpy() for image, _, _ in images]) if count else np.zeros((0, *self.image_shape), np.uint8)
+        )
+
     def records(self, number, skip_corrupt=False):
         """The tf.data.Dataset of group `number` (a tensor): (uint8 image, label or -1, index).
 

@@ -72,6 +72,10 @@ class StreamedSplit:
         """(uint8 images, int64 labels or None) of the first `max_images` records in shard order."""
         return read_records(self.paths, self.image_shape, self.has_labels, max_images)
 
+    def head(self, count):
+        """The first `count` images (uint8), in shard order."""
+        return self.read(count)[0]
+
     def records(self, number, skip_corrupt=False):
         """The tf.data.Dataset of shard `number` (a tensor): (uint8 image, label or -1, index).
 

@@ -85,6 +85,10 @@ class TfdsSplit:
             raise errors.UserError(f"the {self.split} split of {self.source} holds no images")
         return np.concatenate(images), (np.concatenate(labels) if self.has_labels else None)
 
+    def head(self, count):
+        """The first `count` images (uint8), in file order."""
+        return self.read(count)[0]
+
     def records(self, number, skip_corrupt=False):
         """The tf.data.Dataset of shard `number` (a tensor): (uint8 image, label or -1, index in the split)."""
         starts = tf.constant(np.cumsum((0,) + self.lengths), tf.int64)

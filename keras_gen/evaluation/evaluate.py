@@ -80,7 +80,7 @@ def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0, clas
     images: about what a perfect conditional model reaches.
     """
     test = splits["test"].images[:num_samples].astype(np.float32) / 255.0
-    train = splits["train"].images[:num_samples].astype(np.float32) / 255.0
+    train = splits["train"].head(num_samples).astype(np.float32) / 255.0
     real = feature_net.extract(test)
     result = {
         "feature_net": feature_net.identity,

@@ -50,9 +50,12 @@ def compile_for_run(model, config):
 
 
 def load_splits(run):
-    """{"train", "test": datasets.LoadedSplit} of the run's dataset, at its image size."""
+    """{"train", "test"} of the run's dataset at its image size: the test split in memory (a
+    datasets.LoadedSplit), the train split streamed if the run streamed it (`head` reads its first images)."""
     config = run.config
-    return datasets.load(config.dataset, config.image_size, data_dir=config.data_dir)
+    return datasets.load(
+        config.dataset, config.image_size, data_dir=config.data_dir, stream_train="always" if config.stream else None
+    )
 
 
 def eval_split(run, max_images=None, splits=None):
