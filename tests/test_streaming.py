@@ -127,6 +127,11 @@ def test_each_epoch_reads_every_image_once_in_its_own_order_and_resumes_where_it
     assert len(resumed) == steps - 5
 
 
+def test_a_shuffle_window_holds_at_most_10000_images_and_64_mb():
+    assert stream.window_size((32, 32, 1)) == 10_000
+    assert stream.window_size((64, 64, 3)) == 64 * 2**20 // (64 * 64 * 3) == 5461
+
+
 def test_critic_batches_are_batch_first_runs_of_the_stream(source):
     _, prepared = source
     one = epoch_stream(prepared, epochs=1, pixel_noise=None)

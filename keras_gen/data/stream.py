@@ -6,7 +6,7 @@ going to pipeline i mod the number of pipelines, so no image is read twice in an
 workers and the data each worker reads shrinks as workers are added.
 
 Epoch e's order is fixed by (seed, e, pipeline): the pipeline's shards in a seeded order, read
-CYCLE_LENGTH at a time record by record, then every window of SHUFFLE_WINDOW consecutive images
+CYCLE_LENGTH at a time record by record, then every window of `window_size` consecutive images
 permuted by a stateless draw from (seed, epoch, window). It is not a uniform permutation of the split
 (an image stays in its window), but the shards are themselves random samples (data.prepare), so
 every window mixes the classes as the split does. (tf.data's shuffle buffer would draw from a state
@@ -23,7 +23,10 @@ import tensorflow as tf
 from keras_gen import errors
 from keras_gen.data import pipeline
 
+# A window holds at most SHUFFLE_WINDOW images and at most WINDOW_BYTES of them (two windows are in
+# memory at a time): 10,000 images of 32x32, 5,461 of 64x64 colour.
 SHUFFLE_WINDOW = 10_000
+WINDOW_BYTES = 64 * 2**20
 CYCLE_LENGTH = 4
 CORRUPT_POLICIES = ("stop", "skip")
 # Stream identifiers folded into the seeds, as in data.pipeline.
@@ -54,6 +57,14 @@ def steps_per_epoch(split, batch_size, num_pipelines=1, max_steps=None, batches_
             f"{per_pipeline} training images per worker; {split.directory} gives a worker {fewest}"
         )
     return min(steps, max_steps) if max_steps else steps
+
+
+def window_size(image_shape):
+    """Images per shuffle window: SHUFFLE_WINDOW, fewer where they would take more than WINDOW_BYTES."""
+    image_bytes = 1
+    for size in image_shape:
+        image_bytes *= int(size)
+    return max(1, min(SHUFFLE_WINDOW, WINDOW_BYTES // image_bytes))
 
 
 def skipped_records_counter(split):
@@ -122,7 +133,7 @@ def train_dataset_fn(
                 deterministic=True,
             )  # fmt: skip
             images = (
-                records.batch(SHUFFLE_WINDOW)
+                records.batch(window_size(split.image_shape))
                 .enumerate()
                 .map(
                     lambda window, values: _shuffled(
