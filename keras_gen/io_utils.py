@@ -1,6 +1,7 @@
-"""Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
+"""Atomic file writes (a reader, or a resumed run, never sees a half-written file), and file digests."""
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -52,3 +53,12 @@ def save_figure(figure, path, **kwargs):
     extension = os.path.splitext(path)[1].lstrip(".") or "png"
     with atomic_open(path, "wb") as stream:
         figure.savefig(stream, format=extension, **kwargs)
+
+
+def sha256_of(path):
+    """The SHA-256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

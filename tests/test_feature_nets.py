@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import FASHION_MNIST_DIR, write_idx_folder, write_npz
-from keras_gen import errors
+from keras_gen import errors, io_utils
 from keras_gen.data import datasets
 from keras_gen.evaluation import feature_nets, sample_quality
 
@@ -35,7 +35,7 @@ def test_trained_classifier_is_saved_with_its_accuracy_and_hash_and_reloads(tmp_
     with open(os.path.join(directory, feature_nets.METADATA_FILE)) as stream:
         assert json.load(stream) == metadata
     path = os.path.join(directory, metadata["model_file"])
-    assert feature_nets.sha256_of(path) == metadata["sha256"] and metadata["sha256"][:12] in path
+    assert io_utils.sha256_of(path) == metadata["sha256"] and metadata["sha256"][:12] in path
     assert 0.0 <= metadata["test_accuracy"] <= 1.0 and metadata["test_images"] == 24
     assert metadata["image_shape"] == [16, 16, 1] and metadata["num_classes"] == 10
 

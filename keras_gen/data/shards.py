@@ -15,7 +15,6 @@ size in bytes and SHA-256, so a truncated or altered shard is found by name (`ve
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 
@@ -143,17 +142,9 @@ def verify(directory):
     for entry in index["splits"].values():
         for shard in entry["shards"]:
             path = os.path.join(directory, shard["file"])
-            if not os.path.isfile(path) or _sha256(path) != shard["sha256"]:
+            if not os.path.isfile(path) or io_utils.sha256_of(path) != shard["sha256"]:
                 damaged.append(shard["file"])
     return damaged
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shard_names(split, num_shards):
@@ -248,7 +239,7 @@ class Writer:
             writer.close()
             os.replace(self._temporary(name), os.path.join(self.directory, name))
             path = os.path.join(self.directory, name)
-            shards.append(dataclasses.asdict(Shard(name, count, os.path.getsize(path), _sha256(path))))
+            shards.append(dataclasses.asdict(Shard(name, count, os.path.getsize(path), io_utils.sha256_of(path))))
         label_range = [min(self._labels), max(self._labels)] if self._labels else None
         return {"count": self._written, "has_labels": self.has_labels, "label_range": label_range, "shards": shards}
 

@@ -13,7 +13,6 @@ a different feature network are not comparable.
 import contextlib
 import dataclasses
 import datetime
-import hashlib
 import os
 import time
 
@@ -47,14 +46,6 @@ class ClassifierConfig:
     seed: int = 0
     root: str = DEFAULT_ROOT
     verbose: str | int = "auto"
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def train_classifier(config):
@@ -94,7 +85,7 @@ def train_classifier(config):
     temporary = os.path.join(directory, f".tmp-{os.getpid()}.keras")
     try:
         model.save(temporary)
-        digest = sha256_of(temporary)
+        digest = io_utils.sha256_of(temporary)
         model_file = f"classifier-{digest[:12]}.keras"
         os.replace(temporary, os.path.join(directory, model_file))
     finally:
@@ -181,7 +172,7 @@ def load_classifier(dataset, root=DEFAULT_ROOT):
     path = os.path.join(directory, metadata["model_file"])
     if not os.path.exists(path):
         raise errors.UserError(f"feature network {path} is missing; {retrain}")
-    if sha256_of(path) != metadata["sha256"]:
+    if io_utils.sha256_of(path) != metadata["sha256"]:
         raise errors.UserError(
             f"feature network {path} has changed since it was trained (SHA-256 differs from {METADATA_FILE}): "
             f"its numbers would not be comparable; {retrain}"
@@ -222,7 +213,7 @@ def load_inception(weights="imagenet"):
     identity = {
         "kind": "inception_v3",
         "weights": weights,
-        "sha256": sha256_of(weights_path) if weights == "imagenet" and os.path.exists(weights_path) else None,
+        "sha256": io_utils.sha256_of(weights_path) if weights == "imagenet" and os.path.exists(weights_path) else None,
     }
     return FeatureNet(identity, keras.Model(images, outputs), (299, 299, 3))
 
