@@ -34,6 +34,8 @@ RECIPES = {
     "hinge_sn": {"gan_loss": "hinge", "spectral_norm": True},
     "diffaugment": {"diffaugment": "color,translation,cutout"},
     "ttur": {"learning_rate": 1e-4, "critic_learning_rate": 4e-4},
+    # With --model=wgan: WGAN-GP (the penalty replaces the clipping; Adam 1e-4, layer-normalized critic).
+    "gp": {"gradient_penalty_weight": 10.0},
     # Not a technique for the same task: the class-conditional model (issue "class-conditional models"),
     # measured at the same steps for its conditional accuracy and its FID beside the unconditional one's.
     "conditional": {"conditional": True},
