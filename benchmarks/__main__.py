@@ -12,6 +12,7 @@
     conditional_vae  the conditional conv VAE beside the unconditional one: -log p(x|y) against -log p(x)
     streaming_memory      peak memory of training on prepared shards of --sizes_gb against a small dataset
     streaming_throughput  images/s of --model from prepared Fashion-MNIST shards (--data_dir) against memory
+    streaming_input       the share of step time --model waits for input, from shards and memory (profiled)
 
 The training settings are run.py's own flags (keras_gen.cli defines them once: --model,
 --dataset, --latent_dim, --batch_size, ...); the flags below are the benchmarks' own. The result
@@ -54,6 +55,7 @@ BENCHMARKS = {
     "conditional_vae": conditional_vae.run,
     "streaming_memory": streaming.memory,
     "streaming_throughput": streaming.speed,
+    "streaming_input": streaming.input_wait,
 }
 
 flags.DEFINE_enum("channels", "1", ["1", "3"], "throughput: 1 (Fashion-MNIST) or 3 (the CIFAR-10 subset).")

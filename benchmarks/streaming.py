@@ -11,8 +11,16 @@ images as an .npz), the baseline the issue compares with.
 measurement: `--steps` timed steps after `--warmup`) of `--model` on Fashion-MNIST from memory and
 from its prepared shards (`--data_dir`, made by `run.py --mode=prepare --dataset=fashion_mnist`),
 alternating the two `--rounds` times; the ratio's median is over rounds, each from one pair.
+
+`streaming_input` profiles `--steps` training steps of `--model` (after `--warmup`), from memory and
+from the prepared shards, with `--profile_batches` as a user would, and reads from the trace the
+time each step spent waiting for its batch: the IteratorGetNext op inside each of Keras' "Profiled
+batch" spans, the quantity TensorBoard's input_pipeline_analyzer calls input time. (Its own step
+breakdown needs step groups that xprof 2.24 builds only with a GPU or TPU: on a CPU-only host it
+reports "No step time measured", Keras 2's "train" step markers added or not.)
 """
 
+import glob
 import os
 import statistics
 import subprocess
@@ -21,10 +29,12 @@ import tempfile
 import types
 
 import numpy as np
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from benchmarks import results
 from benchmarks import throughput
 from keras_gen.data import shards
+from keras_gen.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_SHAPE = (64, 64, 3)
@@ -144,3 +154,67 @@ def speed(settings):
     title = f"{settings.model}: training from prepared shards against from memory"
     return results.make("streaming_throughput", columns, rows, [dict(zip(("memory", "shards"), p)) for p in pairs],
                         summary, title=title)  # fmt: skip
+
+
+# Host events of the trace: Keras' span around each profiled training step, and the op by which a
+# step takes its batch from the tf.data iterator (it returns at once when a batch is ready).
+STEP_EVENT = "Profiled batch"
+INPUT_EVENT = "IteratorGetNextOp::DoCompute"
+
+
+def step_input_times(xplane_path):
+    """[(step seconds, seconds of it waiting for input)] of every profiled step in an .xplane.pb."""
+    space = xplane_pb2.XSpace()
+    with open(xplane_path, "rb") as handle:
+        space.ParseFromString(handle.read())
+    spans = {STEP_EVENT: [], INPUT_EVENT: []}
+    for plane in space.planes:
+        names = {key: metadata.name for key, metadata in plane.event_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = names.get(event.metadata_id)
+                if name in spans:
+                    start = line.timestamp_ns * 1000 + event.offset_ps
+                    spans[name].append((start, start + event.duration_ps))
+    steps = []
+    for step_start, step_end in sorted(spans[STEP_EVENT]):
+        waiting = sum(
+            max(0, min(end, step_end) - max(start, step_start)) for start, end in spans[INPUT_EVENT]
+        )
+        steps.append(((step_end - step_start) / 1e12, waiting / 1e12))
+    return steps
+
+
+def input_wait(settings):
+    if not settings.data_dir or not shards.is_prepared(settings.data_dir):
+        raise SystemExit(
+            "streaming_input needs --data_dir=DIR of Fashion-MNIST prepared with "
+            "`python run.py --mode=prepare --dataset=fashion_mnist --out_dir=DIR`"
+        )
+    rows, measured = [], []
+    for source in ("memory", "shards"):
+        data_dir = settings.data_dir if source == "shards" else None
+        source_settings = types.SimpleNamespace(**{**vars(settings), "data_dir": data_dir})
+        out_dir = tempfile.mkdtemp(prefix=f"bench_streaming_input_{source}_")
+        config = throughput.throughput_config(source_settings, out_dir, settings.warmup + settings.steps)
+        config.profile_batches = f"{settings.warmup + 1},{settings.warmup + settings.steps}"
+        trainer.train(config)
+        (trace,) = glob.glob(os.path.join(out_dir, "logs", "train", "plugins", "profile", "*", "*.xplane.pb"))
+        steps = step_input_times(trace)
+        step_ms = statistics.median(step for step, _ in steps) * 1e3
+        wait_ms = statistics.median(wait for _, wait in steps) * 1e3
+        share = sum(wait for _, wait in steps) / sum(step for step, _ in steps)
+        record = {
+            "source": source, "dataset": config.dataset, "profiled_steps": len(steps), "median_step_ms": step_ms,
+            "median_input_ms": wait_ms, "max_input_ms": max(wait for _, wait in steps) * 1e3,
+            "input_share": share, "trace": trace,
+        }  # fmt: skip
+        measured.append(record)
+        rows.append([source, len(steps), f"{step_ms:.1f}", f"{wait_ms:.3f}", f"{record['max_input_ms']:.3f}",
+                     f"{100 * share:.2f}%"])  # fmt: skip
+        print(rows[-1], flush=True)
+    summary = {"model": settings.model, "shards_input_share": measured[-1]["input_share"]}
+    columns = ["read from", "profiled steps", "median step ms", "median input wait ms", "longest input wait ms",
+               "step time waiting for input"]  # fmt: skip
+    title = f"{settings.model}: step time waiting for input, in the profiler's trace"
+    return results.make("streaming_input", columns, rows, measured, summary, title=title)

@@ -42,7 +42,9 @@ def test_throughput_trains_the_vaes_as_the_peer_does(model, tmp_path):
     )
 
 
-@pytest.mark.parametrize("model, penalty, peer_name", [("gan", 0.0, "gan"), ("wgan", 0.0, "wgan"), ("wgan", 10.0, "wgan_gp")])
+@pytest.mark.parametrize(
+    "model, penalty, peer_name", [("gan", 0.0, "gan"), ("wgan", 0.0, "wgan"), ("wgan", 10.0, "wgan_gp")]
+)
 def test_throughput_trains_the_gans_on_the_default_flags(model, penalty, peer_name, tmp_path):
     settings = throughput_settings(model=model, gradient_penalty_weight=penalty)
     config = throughput.throughput_config(settings, str(tmp_path), steps=5)
@@ -60,8 +62,8 @@ def test_precision_trains_one_run_per_policy_writes_its_result_and_plots_the_cur
     plot = tmp_path / "curves.png"
     finished = run_benchmarks(
         "precision", "--model=gan", "--policies=float32,mixed_bfloat16", "--batch_size=4", "--latent_dim=2",
-        "--image_size=16", "--base_filters=4", "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}", f"--out_dir={tmp_path / 'runs'}",
-        f"--plot={plot}", f"--results_dir={tmp_path / 'results'}",
+        "--image_size=16", "--base_filters=4", "--epochs=2", "--steps_per_epoch=2", f"--data_dir={data_dir}",
+        f"--out_dir={tmp_path / 'runs'}", f"--plot={plot}", f"--results_dir={tmp_path / 'results'}",
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr[-3000:]
     (written,) = os.listdir(tmp_path / "results")
@@ -113,7 +115,8 @@ def test_throughput_counts_below_one_are_a_one_line_error(flag):
     finished = run_benchmarks("throughput", "--model=gan", flag, timeout=120)
     assert finished.returncode == 2
     lines = [line for line in finished.stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1 and flag.split("=")[0] in lines[0] and flag.split("=")[1] in lines[0], finished.stderr[-2000:]
+    name, value = flag.split("=")
+    assert len(lines) == 1 and name in lines[0] and value in lines[0], finished.stderr[-2000:]
 
 
 def test_an_unknown_benchmark_is_a_one_line_error():
@@ -214,3 +217,26 @@ def test_streaming_memory_compares_shards_and_memory_on_the_same_images(tmp_path
     for split in ("train", "test"):
         np.testing.assert_array_equal(from_shards[split].images, in_memory[split].images)
     assert streaming.dataset_bytes(prepared) > (5 + 3) * 64 * 64 * 3  # Noise does not compress.
+
+
+def test_streaming_input_charges_each_step_the_iterator_time_inside_it(tmp_path):
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    plane = space.planes.add(name="/host:CPU")
+    plane.event_metadata[1].name = streaming.STEP_EVENT
+    plane.event_metadata[2].name = streaming.INPUT_EVENT
+    plane.event_metadata[3].name = "Conv2D"
+    main = plane.lines.add(name="run.py", timestamp_ns=1000)
+    data = plane.lines.add(name="iterator", timestamp_ns=5_001_000)
+    ms = 10**9  # Picoseconds.
+    for offset, duration in ((0, 100 * ms), (200 * ms, 50 * ms)):  # Steps 1000 ns + [0, 100) and [200, 250) ms.
+        main.events.add(metadata_id=1, offset_ps=offset, duration_ps=duration)
+    main.events.add(metadata_id=3, offset_ps=10 * ms, duration_ps=80 * ms)  # Compute: not input.
+    # The data line starts 5 ms later: 2 ms inside step 1, 3 ms across the end of step 2.
+    for offset, duration in ((0, 2 * ms), (248 * ms, 3 * ms)):
+        data.events.add(metadata_id=2, offset_ps=offset - 5 * ms, duration_ps=duration)
+    path = tmp_path / "host.xplane.pb"
+    path.write_bytes(space.SerializeToString())
+    (first, second) = streaming.step_input_times(str(path))
+    assert first == pytest.approx((0.100, 0.002)) and second == pytest.approx((0.050, 0.002))
