@@ -23,10 +23,9 @@ from keras_gen.runs import train_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAMILIES = {
     "vae": {"model": "vae"},
-    "gan": {"model": "gan"},
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
-    # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates
+    # The GAN, with the quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates
     # (the WGAN-GP with them is compared across replicas in test_distribute.py), class-conditional: a
     # resumed epoch gets the same labels in the same order.
     "gan_techniques_conditional": {
