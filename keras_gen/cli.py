@@ -169,6 +169,13 @@ flags.DEFINE_enum(
     "report's stack: one stage further, to twice the size, and back with a stride-2 conv).",
 )
 flags.DEFINE_enum(
+    "conv_padding",
+    _DEFAULTS.conv_padding,
+    convolutional.PADDINGS,
+    "Where the vae's and lstm_vae's stride-2 3x3 convolutions pad: pytorch (a row and column before the "
+    "map, PyTorch's padding=1) or same (after it, Keras' \"same\"; runs saved without this setting).",
+)
+flags.DEFINE_enum(
     "likelihood",
     _DEFAULTS.likelihood,
     ("auto",) + losses.LIKELIHOODS,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_gen import errors
 from keras_gen.networks import convolutional, dcgan, matmul_conv, normalization
 from keras_gen.training import distribute
 
@@ -168,7 +169,7 @@ def test_report_decoder_goes_to_twice_the_image_size_and_back(image_size):
 
     decoder = convolutional.deconv_decoder((image_size, image_size, 3), 5, base_filters=4, stack="report")
     upsampling = [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
-    sizes = [layer.output.shape[1] for layer in upsampling]
+    sizes = [layer.output.shape[1] for layer in decoder.layers if isinstance(layer, normalization.BatchNormalization)]
     assert sizes[-1] == 2 * image_size and sizes == [4 * 2**stage for stage in range(len(sizes))]
     assert upsampling[-1].filters == upsampling[-2].filters == 4  # The report's extra 32 -> 32 stage.
     assert decoder.get_layer("logits").strides == (2, 2) and decoder.output.shape[1:] == (image_size, image_size, 3)
@@ -200,3 +201,46 @@ def test_the_conv_vae_starts_from_pytorchs_default_initialisation():
                 assert abs(values.std() / (bound / np.sqrt(3)) - 1) < 0.1, (layer.name, weights.name)
         checked += 1
     assert checked == 4 + 1 + 2 + 1 + 5 + 1  # Convolutions, hidden, heads; projection, 5 stages, logits.
+
+
+# PyTorch's padding=1 around the map, as TensorFlow's convolutions take it explicitly.
+PAD_ONE = [[0, 0], [1, 1], [1, 1], [0, 0]]
+
+
+def test_pytorch_padding_is_pytorchs_stride_two_convolution_and_its_transpose():
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(size=(2, 8, 8, 3)), tf.float32)
+    inputs = keras.Input((8, 8, 3))
+    halving = keras.Model(inputs, convolutional.halve(inputs, 5, "pytorch", use_bias=False))
+    (kernel,) = [layer for layer in halving.layers if isinstance(layer, keras.layers.Conv2D)][0].weights
+    expected = tf.nn.conv2d(images, kernel, strides=2, padding=PAD_ONE)  # torch Conv2d(3, 5, 3, 2, 1)
+    np.testing.assert_allclose(halving(images), expected, rtol=1e-5, atol=1e-5)
+    maps = tf.constant(rng.normal(size=(2, 4, 4, 5)), tf.float32)
+    inputs = keras.Input((4, 4, 5))
+    doubling = keras.Model(inputs, convolutional.double(inputs, 3, "pytorch", use_bias=False))
+    (kernel,) = [layer for layer in doubling.layers if isinstance(layer, keras.layers.Conv2DTranspose)][0].weights
+    # torch ConvTranspose2d(5, 3, 3, 2, 1, output_padding=1): the adjoint of the convolution above.
+    expected = tf.nn.conv2d_transpose(maps, kernel, (2, 8, 8, 3), strides=2, padding=PAD_ONE)
+    np.testing.assert_allclose(doubling(maps), expected, rtol=1e-5, atol=1e-5)
+    assert halving.output.shape[1:] == (4, 4, 5) and doubling.output.shape[1:] == (8, 8, 3)
+
+
+@pytest.mark.parametrize("padding, reads", [("pytorch", [1, 2, 3]), ("same", [2, 3, 4])])
+def test_a_halving_output_reads_the_inputs_its_padding_aligns_it_with(padding, reads):
+    inputs = keras.Input((8, 8, 1))
+    halving = keras.Model(inputs, convolutional.halve(inputs, 1, padding, kernel_initializer="ones", use_bias=False))
+    images = tf.Variable(tf.zeros((1, 8, 8, 1)))
+    with tf.GradientTape() as tape:
+        output = halving(images)[0, 1, 1, 0]  # Output (1, 1).
+    rows = np.nonzero(tape.gradient(output, images).numpy()[0, :, :, 0].any(axis=1))[0]
+    assert list(rows) == reads
+
+
+def test_a_run_saved_before_the_padding_choice_keeps_keras_same_padding():
+    from keras_gen.runs import train_config
+
+    assert train_config.TrainConfig().conv_padding == "pytorch"
+    assert train_config.TrainConfig.from_saved({"model": "vae"}).conv_padding == "same"
+    assert train_config.TrainConfig.from_saved({"model": "vae", "conv_padding": "pytorch"}).conv_padding == "pytorch"
+    with pytest.raises(errors.UserError, match="--conv_padding=valid; expected one of pytorch, same"):
+        convolutional.conv_encoder((16, 16, 1), 2, padding="valid")

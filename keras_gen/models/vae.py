@@ -212,11 +212,17 @@ def importance_terms(decoder, likelihood, images, posterior, epsilon, labels=Non
     return tf.reshape(log_likelihood, [num_samples, batch]), log_prior_ratio
 
 
-def build_conv(image_shape, latent_dim, base_filters=32, decoder="compact", num_classes=0, **objective):
+def build_conv(
+    image_shape, latent_dim, base_filters=32, decoder="compact", num_classes=0, conv_padding="pytorch", **objective
+):
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return VAE(
-        convolutional.conv_encoder(image_shape, latent_dim, base_filters, num_classes=num_classes),
-        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes),
+        convolutional.conv_encoder(
+            image_shape, latent_dim, base_filters, num_classes=num_classes, padding=conv_padding
+        ),
+        convolutional.deconv_decoder(
+            image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes, padding=conv_padding
+        ),
         num_classes=num_classes,
         **objective,
     )
@@ -233,12 +239,15 @@ def build_mlp(image_shape, latent_dim, hidden_units=400, num_classes=0, **object
 
 
 def build_lstm(
-    image_shape, latent_dim, hidden_units=256, base_filters=32, decoder="compact", num_classes=0, **objective
-):
+    image_shape, latent_dim, hidden_units=256, base_filters=32, decoder="compact", num_classes=0,
+    conv_padding="pytorch", **objective,
+):  # fmt: skip
     """LSTM encoder over image rows (../shared/seeds/002) with the conv VAE's transposed-conv decoder."""
     return VAE(
         recurrent.lstm_encoder(image_shape, latent_dim, hidden_units, num_classes=num_classes),
-        convolutional.deconv_decoder(image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes),
+        convolutional.deconv_decoder(
+            image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes, padding=conv_padding
+        ),
         num_classes=num_classes,
         **objective,
     )

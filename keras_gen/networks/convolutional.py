@@ -15,6 +15,13 @@ from keras_gen.networks import normalization
 from keras_gen.networks import posterior
 
 IMAGE_SIZES = (16, 32, 64)
+# Where a 3x3 stride-2 convolution of an even-sized map pads. "pytorch": a row and a column before
+# the map (PyTorch's padding=1; output i reads inputs 2i-1..2i+1, and the transposed convolution's
+# input i writes outputs 2i-1..2i+1). "same": Keras' "same", after the map (inputs 2i..2i+2). Both
+# keep the sizes and the weights; at issue 12's budget the VAE trains to a better test ELBO with
+# PyTorch's (BENCHMARKS.md, "The conv VAE beside the PyTorch peer"). Runs saved before the choice
+# existed used "same" (runs.train_config reads them so).
+PADDINGS = ("pytorch", "same")
 
 
 def depth_for_image_size(image_size):
@@ -38,7 +45,31 @@ def batch_norm():
     return normalization.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
 
 
-def conv_encoder(image_shape, latent_dim, base_filters=32, num_classes=0, name="encoder"):
+def _check_padding(padding):
+    if padding not in PADDINGS:
+        raise errors.UserError(f"--conv_padding={padding}; expected one of {', '.join(PADDINGS)}")
+
+
+def halve(features, filters, padding, **layer_arguments):
+    """A 3x3 stride-2 convolution of `features` to half their height and width, padded as `padding`."""
+    if padding == "pytorch":
+        features = keras.layers.ZeroPadding2D(((1, 0), (1, 0)))(features)
+    return keras.layers.Conv2D(
+        filters, 3, strides=2, padding="valid" if padding == "pytorch" else "same", **layer_arguments
+    )(features)
+
+
+def double(features, filters, padding, **layer_arguments):
+    """A 3x3 stride-2 transposed convolution of `features` to twice their height and width."""
+    if padding == "same":
+        return keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", **layer_arguments)(features)
+    # "valid" writes outputs 2i..2i+2 of a map one larger than twice the input; dropping the first row
+    # and column is PyTorch's padding=1, output_padding=1.
+    features = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="valid", **layer_arguments)(features)
+    return keras.layers.Cropping2D(((1, 0), (1, 0)))(features)
+
+
+def conv_encoder(image_shape, latent_dim, base_filters=32, num_classes=0, padding="pytorch", name="encoder"):
     """(conv 3x3 stride 2, batch norm, LeakyReLU 0.2) x depth -> dense -> posterior mean and log-variance.
 
     Args:
@@ -46,18 +77,18 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, num_classes=0, name="
         latent_dim: dimension of z.
         base_filters: filters of the first stage; doubled at every later one.
         num_classes: > 0 for q(z|x, y): the model takes [images, labels] (networks.conditioning).
+        padding: one of PADDINGS.
 
     Returns:
         A functional keras.Model mapping images (batch, size, size, channels) to
         [mean, log_variance], each (batch, latent_dim).
     """
     depth = depth_for_image_size(image_shape[0])
+    _check_padding(padding)
     images = keras.Input(image_shape, name="images")
     features = images
     for stage in range(depth):
-        features = keras.layers.Conv2D(
-            base_filters * 2**stage, 3, strides=2, padding="same", use_bias=False, **initializers.conv(features, 3)
-        )(features)
+        features = halve(features, base_filters * 2**stage, padding, use_bias=False, **initializers.conv(features, 3))
         features = batch_norm()(features)
         features = keras.layers.LeakyReLU(0.2)(features)
     features = keras.layers.Flatten()(features)  # (batch, 2 * 2 * base_filters * 2^(depth-1))
@@ -73,7 +104,9 @@ def conv_encoder(image_shape, latent_dim, base_filters=32, num_classes=0, name="
 DECODER_STACKS = ("compact", "report")
 
 
-def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", num_classes=0, name="decoder"):
+def deconv_decoder(
+    image_shape, latent_dim, base_filters=32, stack="compact", num_classes=0, padding="pytorch", name="decoder"
+):
     """dense -> 2x2 map -> (transposed conv 3x3 stride 2, batch norm, ReLU) x depth -> conv to logits.
 
     Mirrors `conv_encoder`: filters halve at every stage down to `base_filters`. Two stacks:
@@ -83,7 +116,8 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", nu
       the projection, one more stage (base_filters filters) to twice the image size, and a stride-2
       3x3 convolution back to it. About 30% more compute per image.
 
-    With `num_classes` it is p(x|z, y): it takes [latents, labels] (networks.conditioning).
+    With `num_classes` it is p(x|z, y): it takes [latents, labels] (networks.conditioning). Its
+    stride-2 layers pad as `padding` (one of PADDINGS).
 
     Returns:
         A functional keras.Model mapping z (batch, latent_dim) to per-pixel logits
@@ -92,6 +126,7 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", nu
     if stack not in DECODER_STACKS:
         raise errors.UserError(f"--decoder={stack}; expected one of {', '.join(DECODER_STACKS)}")
     depth = depth_for_image_size(image_shape[0])
+    _check_padding(padding)
     top_filters = base_filters * 2**depth
     latents = keras.Input((latent_dim,), name="latents")
     labels = conditioning.labels_input(num_classes)
@@ -104,15 +139,15 @@ def deconv_decoder(image_shape, latent_dim, base_filters=32, stack="compact", nu
     if stack == "report":
         filters.append(base_filters)
     for stage_filters in filters:
-        features = keras.layers.Conv2DTranspose(
-            stage_filters, 3, strides=2, padding="same", use_bias=False, **initializers.conv_transpose(stage_filters, 3)
-        )(features)
+        features = double(
+            features, stage_filters, padding, use_bias=False, **initializers.conv_transpose(stage_filters, 3)
+        )
         features = batch_norm()(features)
         features = keras.layers.ReLU()(features)
-    strides = 2 if stack == "report" else 1
     # float32 under a mixed-precision policy too (training.precision): the likelihood reads these.
-    logits = keras.layers.Conv2D(
-        image_shape[-1], 3, strides=strides, padding="same", name="logits", dtype="float32",
-        **initializers.conv(features, 3),
-    )(features)  # fmt: skip
+    logits_layer = dict(name="logits", dtype="float32", **initializers.conv(features, 3))
+    if stack == "report":
+        logits = halve(features, image_shape[-1], padding, **logits_layer)
+    else:
+        logits = keras.layers.Conv2D(image_shape[-1], 3, padding="same", **logits_layer)(features)
     return keras.Model(conditioning.inputs(latents, labels), logits, name=name)

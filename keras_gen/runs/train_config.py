@@ -23,6 +23,7 @@ IDENTITY_FIELDS = (
     "base_filters",
     "hidden_units",
     "decoder",
+    "conv_padding",
     "likelihood",
     "kl_weight",
     "reconstruction_weight",
@@ -70,6 +71,7 @@ class TrainConfig:
     base_filters: int | None = None
     hidden_units: int | None = None
     decoder: str = "compact"
+    conv_padding: str = "pytorch"
     likelihood: str = "auto"
     kl_weight: float = 1.0
     reconstruction_weight: float = 1.0
@@ -120,9 +122,9 @@ def current_names(saved):
     """A saved config dict with today's field names; fields no longer known are dropped.
 
     Earlier versions called latent_dim z_dim, gradient_penalty_weight gradient_penalty, and the GAN's
-    critic_steps d_steps (beside a WGAN-only critic_steps).
+    critic_steps d_steps (beside a WGAN-only critic_steps); their conv VAEs padded as Keras' "same".
     """
-    saved = dict(saved)
+    saved = {"conv_padding": "same", **saved}
     if "d_steps" in saved:
         steps = saved.pop("d_steps")
         if saved.get("model") == "gan":
