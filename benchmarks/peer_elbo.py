@@ -2,7 +2,8 @@
 
 For each seed of `--seeds`, keras_gen trains the VAE of issue 12's budget (`--model=vae
 --decoder=report`, z `--latent_dim` (100), Bernoulli likelihood on dynamically binarized
-Fashion-MNIST at 32x32, batch 64, Adam 1e-3, `--epochs` x `--steps_per_epoch` = 1,800 steps), then
+Fashion-MNIST at 32x32, batch 64, Adam 1e-3, `--epochs` x `--steps_per_epoch` = 1,800 steps, stride-2
+layers padded as `--conv_padding` says), then
 the peer (`torch_peer.py --model vae --train_steps N`, the same network in PyTorch) trains with the
 same seed right after it. Both are scored with the peer's estimator: the one-sample ELBO of all
 10,000 test images, binarized once with a fixed seed, batch norm in inference mode. The standard
@@ -71,9 +72,11 @@ def train_vae(settings, seed, run_dir, conditional=False):
         image_size=32, latent_dim=settings.latent_dim, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
         seed=seed, out_dir=run_dir, quality_every=0, verbose=2, resume=checkpoints.has_checkpoint(run_dir),
-        conditional=conditional,
+        conditional=conditional, conv_padding=settings.conv_padding,
     )  # fmt: skip
-    return trainer.train(config, given_fields=("epochs",))[0]
+    # A run finished earlier in `run_dir` keeps its settings; a --conv_padding given that differs is an error.
+    given = ("epochs", *(("conv_padding",) if "conv_padding" in getattr(settings, "present", ()) else ()))
+    return trainer.train(config, given_fields=given)[0]
 
 
 def run(settings):
