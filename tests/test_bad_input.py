@@ -171,7 +171,7 @@ def test_a_bad_flag_writes_exactly_one_line_to_stderr():
     )  # fmt: skip
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1, result.stderr  # TensorFlow's start-up lines stay out.
-    assert "--model=transformer" in result.stderr
+    assert "--model=transformer" in result.stderr and "vae" in result.stderr  # It lists the valid models.
 
 
 def test_eval_without_a_feature_network_computes_the_likelihood_and_says_what_it_skipped(tmp_path, capsys):
