@@ -3,7 +3,7 @@
 For each seed of `--seeds`, keras_gen trains the VAE of issue 12's budget (`--model=vae
 --decoder=report`, z `--latent_dim` (100), Bernoulli likelihood on dynamically binarized
 Fashion-MNIST at 32x32, batch 64, Adam 1e-3, `--epochs` x `--steps_per_epoch` = 1,800 steps, stride-2
-layers padded as `--conv_padding` says), then
+layers padded as `--conv_padding` says, `--encoder_dense_activation` after the encoder's dense layer), then
 the peer (`torch_peer.py --model vae --train_steps N`, the same network in PyTorch) trains with the
 same seed right after it. Both are scored with the peer's estimator: the one-sample ELBO of all
 10,000 test images, binarized once with a fixed seed, batch norm in inference mode. The standard
@@ -73,9 +73,11 @@ def train_vae(settings, seed, run_dir, conditional=False):
         learning_rate=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
         seed=seed, out_dir=run_dir, quality_every=0, verbose=2, resume=checkpoints.has_checkpoint(run_dir),
         conditional=conditional, conv_padding=settings.conv_padding,
+        encoder_dense_activation=settings.encoder_dense_activation,
     )  # fmt: skip
-    # A run finished earlier in `run_dir` keeps its settings; a --conv_padding given that differs is an error.
-    given = ("epochs", *(("conv_padding",) if "conv_padding" in getattr(settings, "present", ()) else ()))
+    # A run finished earlier in `run_dir` keeps its settings; an architecture flag given that differs is an error.
+    present = getattr(settings, "present", ())
+    given = ("epochs", *(name for name in ("conv_padding", "encoder_dense_activation") if name in present))
     return trainer.train(config, given_fields=given)[0]
 
 

@@ -176,6 +176,13 @@ flags.DEFINE_enum(
     "map, PyTorch's padding=1) or same (after it, Keras' \"same\"; runs saved without this setting).",
 )
 flags.DEFINE_enum(
+    "encoder_dense_activation",
+    _DEFAULTS.encoder_dense_activation,
+    convolutional.DENSE_ACTIVATIONS,
+    "What follows the vae encoder's dense layer: none (the posterior's heads read it, as PyTorch's peer) or "
+    "leaky_relu (0.2; runs saved without this setting).",
+)
+flags.DEFINE_enum(
     "likelihood",
     _DEFAULTS.likelihood,
     ("auto",) + losses.LIKELIHOODS,

@@ -242,5 +242,17 @@ def test_a_run_saved_before_the_padding_choice_keeps_keras_same_padding():
     assert train_config.TrainConfig().conv_padding == "pytorch"
     assert train_config.TrainConfig.from_saved({"model": "vae"}).conv_padding == "same"
     assert train_config.TrainConfig.from_saved({"model": "vae", "conv_padding": "pytorch"}).conv_padding == "pytorch"
+    # And had a LeakyReLU after the encoder's dense layer, which no weight tells apart.
+    assert train_config.TrainConfig().encoder_dense_activation == "none"
+    assert train_config.TrainConfig.from_saved({"model": "vae"}).encoder_dense_activation == "leaky_relu"
     with pytest.raises(errors.UserError, match="--conv_padding=valid; expected one of pytorch, same"):
         convolutional.conv_encoder((16, 16, 1), 2, padding="valid")
+
+
+@pytest.mark.parametrize("activation, leaky_layers", [("none", 4), ("leaky_relu", 5)])
+def test_the_encoders_dense_layer_feeds_the_posterior_directly_or_through_a_leaky_relu(activation, leaky_layers):
+    encoder = convolutional.conv_encoder((32, 32, 1), 3, base_filters=2, dense_activation=activation)
+    layers = [layer for layer in encoder.layers if isinstance(layer, keras.layers.LeakyReLU)]
+    assert len(layers) == leaky_layers  # One after each of the 4 conv stages, and one after the dense layer.
+    with pytest.raises(errors.UserError, match="--encoder_dense_activation=relu; expected one of none, leaky_relu"):
+        convolutional.conv_encoder((32, 32, 1), 3, dense_activation="relu")

@@ -69,7 +69,9 @@ def test_the_flag_names_of_earlier_versions_still_parse_into_the_current_ones():
     assert {"latent_dim", "critic_steps", "gradient_penalty_weight"} <= set(given)
     # And a config.json written with those names reopens under the current ones.
     old = {"model": "gan", "z_dim": 5, "d_steps": 2, "critic_steps": 5, "gradient_penalty": 0.0, "export": True}
-    expected = train_config.TrainConfig(model="gan", latent_dim=5, critic_steps=2, conv_padding="same")
+    expected = train_config.TrainConfig(
+        model="gan", latent_dim=5, critic_steps=2, conv_padding="same", encoder_dense_activation="leaky_relu"
+    )
     assert train_config.TrainConfig.from_saved(old) == expected
 
 

@@ -213,12 +213,14 @@ def importance_terms(decoder, likelihood, images, posterior, epsilon, labels=Non
 
 
 def build_conv(
-    image_shape, latent_dim, base_filters=32, decoder="compact", num_classes=0, conv_padding="pytorch", **objective
-):
+    image_shape, latent_dim, base_filters=32, decoder="compact", num_classes=0, conv_padding="pytorch",
+    encoder_dense_activation="none", **objective,
+):  # fmt: skip
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return VAE(
         convolutional.conv_encoder(
-            image_shape, latent_dim, base_filters, num_classes=num_classes, padding=conv_padding
+            image_shape, latent_dim, base_filters, num_classes=num_classes, padding=conv_padding,
+            dense_activation=encoder_dense_activation,
         ),
         convolutional.deconv_decoder(
             image_shape, latent_dim, base_filters, stack=decoder, num_classes=num_classes, padding=conv_padding

@@ -24,6 +24,7 @@ IDENTITY_FIELDS = (
     "hidden_units",
     "decoder",
     "conv_padding",
+    "encoder_dense_activation",
     "likelihood",
     "kl_weight",
     "reconstruction_weight",
@@ -72,6 +73,7 @@ class TrainConfig:
     hidden_units: int | None = None
     decoder: str = "compact"
     conv_padding: str = "pytorch"
+    encoder_dense_activation: str = "none"
     likelihood: str = "auto"
     kl_weight: float = 1.0
     reconstruction_weight: float = 1.0
@@ -122,9 +124,10 @@ def current_names(saved):
     """A saved config dict with today's field names; fields no longer known are dropped.
 
     Earlier versions called latent_dim z_dim, gradient_penalty_weight gradient_penalty, and the GAN's
-    critic_steps d_steps (beside a WGAN-only critic_steps); their conv VAEs padded as Keras' "same".
+    critic_steps d_steps (beside a WGAN-only critic_steps); their conv VAEs padded as Keras' "same"
+    and had a LeakyReLU after the encoder's dense layer.
     """
-    saved = {"conv_padding": "same", **saved}
+    saved = {"conv_padding": "same", "encoder_dense_activation": "leaky_relu", **saved}
     if "d_steps" in saved:
         steps = saved.pop("d_steps")
         if saved.get("model") == "gan":
