@@ -5,6 +5,12 @@ class UserError(ValueError):
     """Bad input from the user: the CLI prints the message on one line and exits with status 2."""
 
 
+def check_choice(flag, value, choices):
+    """A UserError naming `--flag=value` and the accepted values unless `value` is one of `choices`."""
+    if value not in choices:
+        raise UserError(f"--{flag}={value}; expected one of {', '.join(map(str, choices))}")
+
+
 class DataNotFoundError(UserError):
     """No source could provide the requested dataset."""
 

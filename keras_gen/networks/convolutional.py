@@ -50,25 +50,12 @@ def batch_norm():
     return normalization.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
 
 
-def _check_padding(padding):
-    if padding not in PADDINGS:
-        raise errors.UserError(f"--conv_padding={padding}; expected one of {', '.join(PADDINGS)}")
-
-
-def _check_dense_activation(activation):
-    if activation not in DENSE_ACTIVATIONS:
-        raise errors.UserError(
-            f"--encoder_dense_activation={activation}; expected one of {', '.join(DENSE_ACTIVATIONS)}"
-        )
-
-
 def halve(features, filters, padding, **layer_arguments):
     """A 3x3 stride-2 convolution of `features` to half their height and width, padded as `padding`."""
-    if padding == "pytorch":
-        features = keras.layers.ZeroPadding2D(((1, 0), (1, 0)))(features)
-    return keras.layers.Conv2D(
-        filters, 3, strides=2, padding="valid" if padding == "pytorch" else "same", **layer_arguments
-    )(features)
+    if padding == "same":
+        return keras.layers.Conv2D(filters, 3, strides=2, padding="same", **layer_arguments)(features)
+    features = keras.layers.ZeroPadding2D(((1, 0), (1, 0)))(features)
+    return keras.layers.Conv2D(filters, 3, strides=2, padding="valid", **layer_arguments)(features)
 
 
 def double(features, filters, padding, **layer_arguments):
@@ -100,8 +87,8 @@ def conv_encoder(
         [mean, log_variance], each (batch, latent_dim).
     """
     depth = depth_for_image_size(image_shape[0])
-    _check_padding(padding)
-    _check_dense_activation(dense_activation)
+    errors.check_choice("conv_padding", padding, PADDINGS)
+    errors.check_choice("encoder_dense_activation", dense_activation, DENSE_ACTIVATIONS)
     images = keras.Input(image_shape, name="images")
     features = images
     for stage in range(depth):
@@ -141,10 +128,9 @@ def deconv_decoder(
         A functional keras.Model mapping z (batch, latent_dim) to per-pixel logits
         (batch, size, size, channels); the likelihood turns them into a distribution.
     """
-    if stack not in DECODER_STACKS:
-        raise errors.UserError(f"--decoder={stack}; expected one of {', '.join(DECODER_STACKS)}")
+    errors.check_choice("decoder", stack, DECODER_STACKS)
+    errors.check_choice("conv_padding", padding, PADDINGS)
     depth = depth_for_image_size(image_shape[0])
-    _check_padding(padding)
     top_filters = base_filters * 2**depth
     latents = keras.Input((latent_dim,), name="latents")
     labels = conditioning.labels_input(num_classes)

@@ -190,10 +190,7 @@ def _check_values(config):
         raise errors.UserError(f"--epochs={config.epochs}; expected at least 1")
     if not 0 <= config.seed < 2**31:
         raise errors.UserError(f"--seed={config.seed}; expected an integer from 0 to {2**31 - 1}")
-    if config.corrupt_data not in stream.CORRUPT_POLICIES:
-        raise errors.UserError(
-            f"--corrupt_data={config.corrupt_data}; expected one of {', '.join(stream.CORRUPT_POLICIES)}"
-        )
+    errors.check_choice("corrupt_data", config.corrupt_data, stream.CORRUPT_POLICIES)
     if config.nan_policy not in train_config.NAN_POLICIES:
         raise errors.UserError(
             f"--nan_policy={config.nan_policy}; expected one of {', '.join(train_config.NAN_POLICIES)}"
