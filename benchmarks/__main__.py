@@ -40,6 +40,7 @@ from benchmarks import streaming
 from benchmarks import throughput
 from benchmarks import training
 from keras_gen import cli
+from keras_gen import errors
 from keras_gen.models import precision as dtype_policies
 
 BENCHMARKS = {
@@ -92,7 +93,10 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)  # As run.py: TensorFlow's INFO lines between the table rows.
     settings = settings_from_flags()
     settings.out_dir = settings.out_dir or tempfile.mkdtemp(prefix=f"bench_{name}_")
-    result = BENCHMARKS[name](settings)
+    try:
+        result = BENCHMARKS[name](settings)
+    except errors.UserError as error:  # A flag, path or earlier run that does not fit: one line, as run.py.
+        cli.fail(str(error))
     print()
     print(results.render(result))
     tag = settings.tag or (f"{result['summary']['model']}-{settings.channels}ch" if name == "throughput" else None)

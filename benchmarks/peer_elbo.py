@@ -75,9 +75,10 @@ def train_vae(settings, seed, run_dir, conditional=False):
         conditional=conditional, conv_padding=settings.conv_padding,
         encoder_dense_activation=settings.encoder_dense_activation,
     )  # fmt: skip
-    # A run finished earlier in `run_dir` keeps its settings; an architecture flag given that differs is an error.
+    # A run finished earlier in `run_dir` keeps its settings; a run flag given that differs from it is an
+    # error (train_config.config_for_resume), as for `run.py --resume`.
     present = getattr(settings, "present", ())
-    given = ("epochs", *(name for name in ("conv_padding", "encoder_dense_activation") if name in present))
+    given = ("epochs", *(name for name in train_config.IDENTITY_FIELDS if name in present and hasattr(config, name)))
     return trainer.train(config, given_fields=given)[0]
 
 

@@ -34,6 +34,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2
 from benchmarks import results
 from benchmarks import throughput
 from keras_gen.data import shards
+from keras_gen.runs import layout
 from keras_gen.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -199,7 +200,8 @@ def input_wait(settings):
         config = throughput.throughput_config(source_settings, out_dir, settings.warmup + settings.steps)
         config.profile_batches = f"{settings.warmup + 1},{settings.warmup + settings.steps}"
         trainer.train(config)
-        (trace,) = glob.glob(os.path.join(out_dir, "logs", "train", "plugins", "profile", "*", "*.xplane.pb"))
+        # Where TensorBoard's profiler writes under the run's log directory.
+        (trace,) = glob.glob(os.path.join(out_dir, layout.LOGS, "train", "plugins", "profile", "*", "*.xplane.pb"))
         steps = step_input_times(trace)
         step_ms = statistics.median(step for step, _ in steps) * 1e3
         wait_ms = statistics.median(wait for _, wait in steps) * 1e3
