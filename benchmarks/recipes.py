@@ -39,6 +39,8 @@ RECIPES = {
     # Not a technique for the same task: the class-conditional model (issue "class-conditional models"),
     # measured at the same steps for its conditional accuracy and its FID beside the unconditional one's.
     "conditional": {"conditional": True},
+    # The same with conditional batch norm in the generator instead of a label embedding joined to z.
+    "conditional_bn": {"conditional": True, "class_conditioning": "batch_norm"},
 }
 DEFAULT_EMA_DECAY = 0.999
 

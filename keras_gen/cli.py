@@ -30,6 +30,7 @@ from keras_gen.evaluation import evaluate
 from keras_gen.evaluation import feature_nets
 from keras_gen.models import precision
 from keras_gen.networks import augment
+from keras_gen.networks import dcgan
 from keras_gen.networks import convolutional
 from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
@@ -238,6 +239,13 @@ flags.DEFINE_bool(
     _DEFAULTS.conditional,
     "Class-conditional, trained on the dataset's labels; samples are drawn for a class (VAEs: the label "
     "joins encoder and decoder; GAN/WGAN: the generator embeds it, the critic projects it).",
+)
+flags.DEFINE_enum(
+    "class_conditioning",
+    _DEFAULTS.class_conditioning,
+    dcgan.CLASS_CONDITIONINGS,
+    "GAN/WGAN with --conditional: the generator joins a label embedding to z (default), or takes the label "
+    "through conditional batch norm, a scale and shift per class at every stage.",
 )
 flags.DEFINE_float(
     "critic_learning_rate",

@@ -253,3 +253,37 @@ def test_with_spectral_norm_the_class_projection_is_normalized_too():
         model.train_on_batch(images, labels)
     assert spectral_norm.spectral_norm_of(layer.normalized_kernel(False)) == pytest.approx(1.0, abs=0.02)
     assert spectral_norm.spectral_norm_of(layer.embeddings) > 2.0  # The table itself is not rescaled.
+
+
+def test_conditional_batch_norm_normalizes_over_the_batch_then_scales_and_shifts_each_row_by_its_class():
+    generator = dcgan.generator((16, 16, 1), 4, base_filters=4, num_classes=CLASSES, class_conditioning="batch_norm")
+    assert dcgan.CLASS_EMBEDDING not in {layer.name for layer in generator.layers}  # The label acts only here.
+    norm = next(layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert not (norm.center or norm.scale)
+    add = next(layer for layer in generator.layers if isinstance(layer, keras.layers.Add))
+    scale, shift = [layer for layer in generator.layers if isinstance(layer, keras.layers.Embedding)][:2]
+    rng = np.random.default_rng(0)
+    for table in (scale, shift):  # Trained tables are not the initial ones and zeros.
+        table.embeddings.assign(rng.standard_normal(table.embeddings.shape).astype(np.float32))
+    probe = keras.Model(generator.inputs, [norm.input, add.output])
+    latents, labels = rng.standard_normal((6, 4)).astype(np.float32), np.array([0, 1, 2, 2, 1, 0], np.int32)
+    before, after = (value.numpy() for value in probe([latents, labels], training=True))
+    mean, variance = before.mean(axis=(0, 1, 2)), before.var(axis=(0, 1, 2))
+    normalized = (before - mean) / np.sqrt(variance + 1e-5)
+    table_scale, table_shift = scale.embeddings.numpy()[labels], shift.embeddings.numpy()[labels]
+    expected = normalized * table_scale[:, None, None, :] + table_shift[:, None, None, :]
+    np.testing.assert_allclose(after, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_a_conditional_batch_norm_gan_trains_draws_each_class_and_has_no_embedding_to_interpolate():
+    model = tiny_conditional(class_conditioning="batch_norm", ema_decay=0.9)
+    images, labels = random_images((8, 16, 16, 1)).astype(np.float32) / 127.5 - 1.0, np.arange(8) % CLASSES
+    for _ in range(3):
+        logs = model.train_on_batch(images, labels, return_dict=True)
+    assert all(np.isfinite(value) for value in logs.values())
+    model.refresh_sampling_statistics()  # The average's standing statistics, through the class tables.
+    latents = np.zeros((CLASSES, 4), np.float32)
+    drawn = np.asarray(model.decode_to_images(latents, np.arange(CLASSES)))
+    assert not np.allclose(drawn[0], drawn[1], atol=1e-6)  # One latent, another class, another image.
+    with pytest.raises(errors.UserError, match="conditional batch norm"):
+        studies.class_interpolate(model, latents[:1], [(0, 1)])

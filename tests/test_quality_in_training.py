@@ -119,6 +119,12 @@ def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_
         ({"model": "vae", "ema_decay": None, "critic_learning_rate": 1e-4}, "--critic_learning_rate=0.0001 applies to"),
         ({"diffaugment": "color,flip"}, "--diffaugment=color,flip: no augmentation flip"),
         ({"ema_decay": 1.0}, "--ema_decay=1.0; expected 0 .off. or a decay in .0, 1."),
+        ({"class_conditioning": "batch_norm"}, "--class_conditioning=batch_norm says how a label enters; add --cond"),
+        (
+            {"model": "vae", "ema_decay": None, "conditional": True, "class_conditioning": "batch_norm"},
+            "--class_conditioning=batch_norm applies to the GAN and WGAN",
+        ),
+        ({"conditional": True, "class_conditioning": "film"}, "--class_conditioning=film; expected one of embedding,"),
     ],
 )
 def test_bad_technique_settings_are_one_line_errors_before_anything_is_written(labelled, tmp_path, overrides, message):

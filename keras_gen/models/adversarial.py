@@ -6,6 +6,7 @@ import typing
 import keras
 import tensorflow as tf
 
+from keras_gen import errors
 from keras_gen import losses
 from keras_gen.models import base
 from keras_gen.models import ema
@@ -129,6 +130,11 @@ class AdversarialModel(base.GenerativeModel):
 
     def class_embeddings(self):
         """(num_classes, dim): the label embedding of the generator samples come from."""
+        if dcgan.CLASS_EMBEDDING not in {layer.name for layer in self.sampling_generator.layers}:
+            raise errors.UserError(
+                "class interpolation walks between label embeddings joined to z; this generator takes its label "
+                "through conditional batch norm (--class_conditioning=batch_norm)"
+            )
         return self.sampling_generator.get_layer(dcgan.CLASS_EMBEDDING).embeddings.numpy()
 
     def decode_embedded(self, latents, embeddings):

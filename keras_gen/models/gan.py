@@ -77,7 +77,7 @@ class GAN(adversarial.AdversarialModel):
 
 def build(
     image_shape, latent_dim, base_filters=64, gan_loss="non_saturating", critic_steps=1, spectral_norm=False,
-    ema_decay=0.0, diffaugment=(), num_classes=0, seed=None,
+    ema_decay=0.0, diffaugment=(), num_classes=0, class_conditioning="embedding", seed=None,
 ):  # fmt: skip
     """The report's DCGAN-style GAN for images of `image_shape`; `critic_steps` is its K.
 
@@ -85,7 +85,7 @@ def build(
     norm (which would rescale what the normalization bounds). `num_classes` > 0: class-conditional.
     """
     return GAN(
-        dcgan.generator(image_shape, latent_dim, base_filters, num_classes=num_classes),
+        dcgan.generator(image_shape, latent_dim, base_filters, num_classes, class_conditioning),
         dcgan.critic(
             image_shape, base_filters, normalization="none" if spectral_norm else "batch", spectral_norm=spectral_norm,
             num_classes=num_classes,

@@ -111,7 +111,7 @@ class WGAN(adversarial.AdversarialModel):
 
 def build(
     image_shape, latent_dim, base_filters=64, critic_steps=5, weight_clip=0.01, gradient_penalty_weight=0.0,
-    spectral_norm=False, ema_decay=0.0, diffaugment=(), num_classes=0, seed=None,
+    spectral_norm=False, ema_decay=0.0, diffaugment=(), num_classes=0, class_conditioning="embedding", seed=None,
 ):  # fmt: skip
     """The WGAN of the presets: clipping, or with a gradient penalty (> 0) the penalty instead.
 
@@ -123,7 +123,7 @@ def build(
     penalised = gradient_penalty_weight > 0
     normalization = "none" if spectral_norm else "layer" if penalised else "batch"
     return WGAN(
-        dcgan.generator(image_shape, latent_dim, base_filters, num_classes=num_classes),
+        dcgan.generator(image_shape, latent_dim, base_filters, num_classes, class_conditioning),
         dcgan.critic(
             image_shape, base_filters, normalization=normalization, spectral_norm=spectral_norm, num_classes=num_classes
         ),

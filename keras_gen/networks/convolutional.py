@@ -36,7 +36,7 @@ def depth_for_image_size(image_size):
     return image_size.bit_length() - 2
 
 
-def batch_norm():
+def batch_norm(**options):
     """PyTorch's batch-norm defaults; statistics over the global batch under tf.distribute.
 
     Keras computes batch statistics per replica unless `synchronized`: a 64-image batch on 8 GPUs
@@ -46,8 +46,9 @@ def batch_norm():
     Convolutions feeding it have no bias: batch norm subtracts the mean, which cancels a bias exactly,
     so its true gradient is 0 and Adam would turn the gradient's round-off into full-size steps.
     On one replica it trains through TensorFlow's fused kernel (normalization.BatchNormalization).
+    `options`: more of Keras' arguments, such as center=False, scale=False for conditional batch norm.
     """
-    return normalization.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True)
+    return normalization.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, **options)
 
 
 def halve(features, filters, padding, **layer_arguments):

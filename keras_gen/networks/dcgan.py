@@ -10,13 +10,16 @@ stage but the first) down to 4x4 and ends in one dense output. A 32x32 image giv
 import keras
 import tensorflow as tf
 
+from keras_gen import errors
 from keras_gen.networks import convolutional
 from keras_gen.networks import matmul_conv
 from keras_gen.networks import spectral_norm as sn
 
 NORMALIZATIONS = ("batch", "layer", "none")
-# The layer of a conditional generator that embeds the labels.
+# The layer of a conditional generator that embeds the labels beside z ("embedding" conditioning).
 CLASS_EMBEDDING = "class_embedding"
+# How a conditional generator takes its label: an embedding joined to z, or conditional batch norm.
+CLASS_CONDITIONINGS = ("embedding", "batch_norm")
 
 
 def stages_for_image_size(image_size):
@@ -55,32 +58,54 @@ class LatentProjection(keras.layers.Conv2DTranspose):
         return matmul_conv.finish(self, tf.reshape(outputs, (-1, height, width, filters)))
 
 
-def generator(image_shape, latent_dim, base_filters=64, num_classes=0, name="generator"):
+def generator(
+    image_shape, latent_dim, base_filters=64, num_classes=0, class_conditioning="embedding", name="generator"
+):
     """z (batch, latent_dim) -> images in [-1, 1] (batch, size, size, channels).
 
     With `num_classes` the generator is class-conditional: it takes [latents, labels], labels int
-    (batch,), and sees z concatenated with a learned embedding of the label (of z's size), as
-    keras-io's conditional GAN and Mirza & Osindero (2014) do; `class_embedding` names that layer,
-    whose rows the class interpolation study walks between.
+    (batch,). `class_conditioning` says how the label enters:
+        "embedding": z is joined to a learned embedding of the label (of z's size), as keras-io's
+            conditional GAN and Mirza & Osindero (2014) do; `class_embedding` names that layer,
+            whose rows the class interpolation study walks between.
+        "batch_norm": conditional batch norm (de Vries et al., 2017; SNGAN, BigGAN): every batch
+            norm has a scale and shift per class instead of one, so the label acts at every stage.
     """
+    errors.check_choice("class_conditioning", class_conditioning, CLASS_CONDITIONINGS)
     stages = stages_for_image_size(image_shape[0])
     latents = keras.Input((latent_dim,), name="latents")
-    inputs, code = latents, latents
+    inputs, code, labels = latents, latents, None
     if num_classes:
         labels = keras.Input((), dtype="int32", name="labels")
-        embedded = keras.layers.Embedding(num_classes, latent_dim, name=CLASS_EMBEDDING)(labels)
-        inputs, code = [latents, labels], keras.layers.Concatenate()([latents, embedded])
+        inputs = [latents, labels]
+        if class_conditioning == "embedding":
+            embedded = keras.layers.Embedding(num_classes, latent_dim, name=CLASS_EMBEDDING)(labels)
+            code = keras.layers.Concatenate()([latents, embedded])
+            labels = None  # Nothing further down sees the label.
+
+    def normalize(features):
+        return convolutional.batch_norm()(features) if labels is None else _class_batch_norm(features, labels, num_classes)
+
     features = keras.layers.Reshape((1, 1, code.shape[-1]))(code)
     features = LatentProjection(base_filters * 2**stages, 4, strides=1, padding="valid", use_bias=False)(features)
-    features = convolutional.batch_norm()(features)
-    features = keras.layers.ReLU()(features)  # (batch, 4, 4, base * 2^stages)
+    features = keras.layers.ReLU()(normalize(features))  # (batch, 4, 4, base * 2^stages)
     for stage in reversed(range(1, stages)):
         features = matmul_conv.DoublingConv2DTranspose(base_filters * 2**stage, use_bias=False)(features)
-        features = convolutional.batch_norm()(features)
-        features = keras.layers.ReLU()(features)
+        features = keras.layers.ReLU()(normalize(features))
     # float32 under a mixed-precision policy too (training.precision): the losses read these.
     images = matmul_conv.DoublingConv2DTranspose(image_shape[-1], activation="tanh", dtype="float32")(features)
     return keras.Model(inputs, images, name=name)
+
+
+def _class_batch_norm(features, labels, num_classes):
+    """Batch norm whose scale and shift are rows of per-class tables (starting at 1 and 0, as an
+    unconditional batch norm's): the statistics are shared, the affine map is the class's."""
+    channels = features.shape[-1]
+    normalized = convolutional.batch_norm(center=False, scale=False)(features)
+    scale = keras.layers.Embedding(num_classes, channels, embeddings_initializer="ones")(labels)
+    shift = keras.layers.Embedding(num_classes, channels, embeddings_initializer="zeros")(labels)
+    per_pixel = keras.layers.Reshape((1, 1, channels))
+    return keras.layers.Add()([keras.layers.Multiply()([normalized, per_pixel(scale)]), per_pixel(shift)])
 
 
 def critic(image_shape, base_filters=64, normalization="batch", spectral_norm=False, num_classes=0, name="critic"):

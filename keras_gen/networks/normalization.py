@@ -23,8 +23,13 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable and self._fusable(inputs, mask)):
             return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        # Without its own scale or shift (conditional batch norm applies a class's after it) the
+        # kernel gets the identity's.
+        gamma = self.gamma if self.scale else tf.ones((channels,), inputs.dtype)
+        beta = self.beta if self.center else tf.zeros((channels,), inputs.dtype)
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, self.gamma, self.beta, epsilon=self.epsilon, is_training=True, data_format="NHWC"
+            inputs, gamma, beta, epsilon=self.epsilon, is_training=True, data_format="NHWC"
         )
         # The kernel returns the Bessel-corrected variance; Keras' moving variance uses the biased one.
         count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], variance.dtype)
@@ -38,8 +43,6 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return (
             mask is None
             and not self.renorm
-            and self.center
-            and self.scale
             and len(inputs.shape) == 4
             and self.axis in (-1, 3, [3], [-1])
             and inputs.dtype == tf.float32

@@ -42,6 +42,7 @@ IDENTITY_FIELDS = (
     # Class-conditional networks take labels: another architecture.
     "conditional",
     "num_classes",
+    "class_conditioning",
     # Streamed data comes in another order than data from memory (data.stream).
     "stream",
 )
@@ -87,6 +88,7 @@ class TrainConfig:
     # Class-conditional: the labels enter the networks. num_classes is the dataset's, set by the trainer.
     conditional: bool = False
     num_classes: int | None = None
+    class_conditioning: str | None = None  # GAN/WGAN generators: networks.dcgan.CLASS_CONDITIONINGS.
     critic_learning_rate: float | None = None  # None: the generator's (learning_rate).
     # Sample quality (FID, KID) of quality_samples samples every quality_every epochs (0: never).
     quality_every: int = 1
