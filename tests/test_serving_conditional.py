@@ -27,7 +27,11 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 # The WGAN's export is the GAN's (AdversarialServing: the same generator and projection critic); its
 # conditional training is tested on 2 replicas (test_distribute).
-MODELS = {"gan": {"model": "gan"}, "vae": {"model": "vae"}}
+MODELS = {
+    "gan": {"model": "gan"},
+    "gan_batch_norm": {"model": "gan", "class_conditioning": "batch_norm"},  # The label inside every batch norm.
+    "vae": {"model": "vae"},
+}
 # Fashion-MNIST's labels 0 to 9, as the dataset names them.
 GARMENTS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 SNEAKER = GARMENTS.index("Sneaker")
