@@ -84,7 +84,9 @@ def generator(
             labels = None  # Nothing further down sees the label.
 
     def normalize(features):
-        return convolutional.batch_norm()(features) if labels is None else _class_batch_norm(features, labels, num_classes)
+        if labels is None:
+            return convolutional.batch_norm()(features)
+        return _class_batch_norm(features, labels, num_classes)
 
     features = keras.layers.Reshape((1, 1, code.shape[-1]))(code)
     features = LatentProjection(base_filters * 2**stages, 4, strides=1, padding="valid", use_bias=False)(features)
