@@ -65,10 +65,10 @@ def run_peer(settings, seed, steps, out_dir):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def train_vae(settings, seed, run_dir, conditional=False):
+def train_vae(settings, seed, run_dir, conditional=False, dataset="binarized_fashion_mnist"):
     """keras_gen's VAE of the issue's budget, trained in `run_dir` (or finished there, if it began)."""
     config = train_config.TrainConfig(
-        model="vae", decoder="report", dataset="binarized_fashion_mnist", data_dir=settings.data_dir,
+        model="vae", decoder="report", dataset=dataset, data_dir=settings.data_dir,
         image_size=32, latent_dim=settings.latent_dim, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch,
         seed=seed, out_dir=run_dir, quality_every=0, verbose=2, resume=checkpoints.has_checkpoint(run_dir),
