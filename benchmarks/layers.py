@@ -46,8 +46,8 @@ def run(settings):
         product = _timings(matmul_conv.conv_transpose_4x4_stride_2, inputs, kernel)
         records.append({"in": in_channels, "out": out_channels, "size": size, "convolution_ms": convolution,
                         "product_ms": product})  # fmt: skip
-        rows.append([f"{in_channels} → {out_channels}", f"{size}×{size}", f"{convolution[0]:.1f} / {convolution[1]:.1f}",
-                     f"{product[0]:.1f} / {product[1]:.1f}"])  # fmt: skip
+        timings = f"{convolution[0]:.1f} / {convolution[1]:.1f}", f"{product[0]:.1f} / {product[1]:.1f}"
+        rows.append([f"{in_channels} → {out_channels}", f"{size}×{size}", *timings])
         print(rows[-1], flush=True)
     columns = ["in → out channels", "input size", "convolution ms (fwd / fwd+bwd)", "matrix product ms (fwd / fwd+bwd)"]
     return results.make("layers", columns, rows, records, title="the generator's doubling step")

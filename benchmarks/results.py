@@ -58,7 +58,9 @@ def read(path):
 
 
 def _is_number(cell):
-    return isinstance(cell, (int, float)) or bool(re.fullmatch(r"\*{0,2}[−\-]?[\d.,]+( [±/] [\d.,]+)*\*{0,2}", str(cell)))
+    return isinstance(cell, (int, float)) or bool(
+        re.fullmatch(r"\*{0,2}[−\-]?[\d.,]+( [±/] [\d.,]+)*\*{0,2}", str(cell))
+    )
 
 
 def render(*measured):
@@ -70,7 +72,9 @@ def render(*measured):
     if any(result["columns"] != columns for result in measured):
         raise ValueError("results shown in one table must have the same columns")
     rows = [row for result in measured for row in result["rows"]]
-    aligned = ["---:" if rows and all(_is_number(row[index]) for row in rows) else "---" for index in range(len(columns))]
+    aligned = [
+        "---:" if rows and all(_is_number(row[index]) for row in rows) else "---" for index in range(len(columns))
+    ]
     lines = []
     for result in measured:
         line = f"*Measured {result['date']} on {result['machine']}:* `{result['command']}`"

@@ -179,9 +179,7 @@ def step_input_times(xplane_path):
                     spans[name].append((start, start + event.duration_ps))
     steps = []
     for step_start, step_end in sorted(spans[STEP_EVENT]):
-        waiting = sum(
-            max(0, min(end, step_end) - max(start, step_start)) for start, end in spans[INPUT_EVENT]
-        )
+        waiting = sum(max(0, min(end, step_end) - max(start, step_start)) for start, end in spans[INPUT_EVENT])
         steps.append(((step_end - step_start) / 1e12, waiting / 1e12))
     return steps
 

@@ -97,9 +97,7 @@ def measure(settings):
         "decoder": config.decoder if variational else None,
         "dataset": config.dataset,
         "likelihood": (
-            train_config.resolve_likelihood(config.likelihood, datasets.lookup(config.dataset))
-            if variational
-            else None
+            train_config.resolve_likelihood(config.likelihood, datasets.lookup(config.dataset)) if variational else None
         ),
         "jit_compile": bool(model.jit_compile),
         "mixed_precision": config.mixed_precision,
@@ -110,9 +108,11 @@ def measure(settings):
 def run_peer(settings, steps):
     """The PyTorch peer's JSON record for the same model, channels, batch and steps (channels-last, all cores)."""
     name = peer_model(settings)
-    program = [PEER_EXTRA_SCRIPT, "--peer_script", settings.peer_script] if name in EXTRA_PEER_MODELS else [
-        settings.peer_script
-    ]
+    program = (
+        [PEER_EXTRA_SCRIPT, "--peer_script", settings.peer_script]
+        if name in EXTRA_PEER_MODELS
+        else [settings.peer_script]
+    )
     command = [
         settings.peer_python, *program, "--model", name, "--channels", str(settings.channels),
         "--batch_size", str(settings.batch_size), "--steps", str(steps), "--warmup", str(settings.warmup),

@@ -28,7 +28,9 @@ LIKELIHOOD_RUNS = {
     "mlp_vae_z2_no_reconstruction": dict(model="mlp_vae", latent_dim=2, reconstruction_weight=0.0),
     # The two decoder stacks at issue 12's budget: z 100, Bernoulli on dynamically binarized pixels,
     # batch 64, Adam 1e-3, 1,800 steps (--epochs=2 --steps_per_epoch=900).
-    "vae_z100_binarized_compact": dict(model="vae", latent_dim=100, dataset="binarized_fashion_mnist", decoder="compact"),
+    "vae_z100_binarized_compact": dict(
+        model="vae", latent_dim=100, dataset="binarized_fashion_mnist", decoder="compact"
+    ),
     "vae_z100_binarized_report": dict(model="vae", latent_dim=100, dataset="binarized_fashion_mnist", decoder="report"),
 }
 

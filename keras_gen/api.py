@@ -75,9 +75,7 @@ def export(run_dir, export_dir=None, export_iw_samples=signatures.DEFAULT_LOG_LI
     export_iw_samples: posterior samples per image of a VAE's `log_likelihood` signature.
     checkpoint: "auto" (the best by FID when the run kept one, else the newest), "best" or "newest".
     """
-    return saved_model.export_run(
-        run_dir, export_dir, log_likelihood_samples=export_iw_samples, checkpoint=checkpoint
-    )
+    return saved_model.export_run(run_dir, export_dir, log_likelihood_samples=export_iw_samples, checkpoint=checkpoint)
 
 
 def load(path):

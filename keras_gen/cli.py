@@ -309,9 +309,7 @@ flags.DEFINE_string(
     feature_nets.DEFAULT_ROOT,
     "Where --mode=train_classifier saves, and --mode=eval finds, classifiers.",
 )
-flags.DEFINE_bool(
-    "export", True, "Export a SavedModel version at the end of training (--noexport: do not)."
-)
+flags.DEFINE_bool("export", True, "Export a SavedModel version at the end of training (--noexport: do not).")
 flags.DEFINE_string(
     "export_dir",
     None,
@@ -420,9 +418,7 @@ def main(argv):
     try:
         if FLAGS.mode == "train":
             config, given = train_config_from_flags()
-            _, run_dir = api.train_and_export(
-                config, given, FLAGS.export, FLAGS.export_dir, FLAGS.export_iw_samples
-            )
+            _, run_dir = api.train_and_export(config, given, FLAGS.export, FLAGS.export_dir, FLAGS.export_iw_samples)
             print(f"Run directory: {run_dir}")
         elif FLAGS.mode == "eval":
             # Progress goes to stderr: stdout carries only the record, one JSON line for scripts.
@@ -458,7 +454,9 @@ def main(argv):
                 checkpoint=FLAGS.checkpoint,
             )  # fmt: skip
         elif FLAGS.mode == "divergence":
-            out_dir = FLAGS.out_dir or train_config.default_out_dir(train_config.TrainConfig(model="divergence", dataset="lines"))
+            out_dir = FLAGS.out_dir or train_config.default_out_dir(
+                train_config.TrainConfig(model="divergence", dataset="lines")
+            )
             os.makedirs(out_dir, exist_ok=True)
             try:
                 thetas = [float(theta) for theta in FLAGS.thetas] if FLAGS.thetas else None

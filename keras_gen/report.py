@@ -334,7 +334,7 @@ def _grids(training):
 
 
 def _grid_titles(grids):
-    """"model on dataset", followed, where grids share that, by the settings in which each differs from them."""
+    """ "model on dataset", followed, where grids share that, by the settings in which each differs from them."""
     configs = [next(iter(cells.values())).record["config"] for cells in grids]
     bases = [f"{config['model']} on {config['dataset']}" for config in configs]
     titles = []
@@ -456,7 +456,8 @@ def _training_section(run, figures):
         lines += [
             f"Study `{study}`:",
             "",
-            f"![{study} study of {run.name}]({figures.add(os.path.join(explore_dir, name), run.name, 'explore_' + name)})",
+            f"![{study} study of {run.name}]"
+            f"({figures.add(os.path.join(explore_dir, name), run.name, 'explore_' + name)})",
             "",
         ]
     if run.evaluation:
@@ -541,4 +542,3 @@ def build_report(run_dirs, report_file, verdicts=None, title=DEFAULT_TITLE, clai
         lines += ["## Verdicts", "", "*Written by hand from the evidence above; not generated.*", "", text, ""]
     io_utils.write_text(report_file, "\n".join(lines).rstrip() + "\n")
     return report_file
-

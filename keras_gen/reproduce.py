@@ -121,8 +121,9 @@ EXPERIMENTS = {
     ),
     "vae_ablations": Experiment(
         "001_835853c7f2d16869.txt",
-        "vanilla, 2-latent, convolutional, no-KL and no-reconstruction VAEs: posterior samples, single-dimension changes, "
-        "mixing two digits, 2-D transitions, scatter plots by class; more latents give noisier samples",
+        "vanilla, 2-latent, convolutional, no-KL and no-reconstruction VAEs: posterior samples, "
+        "single-dimension changes, mixing two digits, 2-D transitions, scatter plots by class; "
+        "more latents give noisier samples",
         tuple(
             step
             for run, preset, *args in (

@@ -31,7 +31,14 @@ from keras_gen.runs import layout
 from keras_gen.runs import reopen
 
 STUDIES = (
-    "reconstruct", "traverse", "interpolate", "manifold", "scatter", "classes", "class_interpolate", "analogy",
+    "reconstruct",
+    "traverse",
+    "interpolate",
+    "manifold",
+    "scatter",
+    "classes",
+    "class_interpolate",
+    "analogy",
 )
 CLASS_COLUMNS = 10
 TRAVERSE_EPSILONS = tuple(range(-5, 5))

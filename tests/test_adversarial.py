@@ -233,7 +233,9 @@ def test_config_round_trip_gives_the_same_samples():
 )
 def test_short_training_run_writes_samples_and_checkpoints(tmp_path, name, extra):
     data_path = write_npz(tmp_path, (60, 16, 16, 3))
-    config = tiny_train_config(data_path, tmp_path / "run", model=name, latent_dim=3, epochs=1, steps_per_epoch=2, **extra)
+    config = tiny_train_config(
+        data_path, tmp_path / "run", model=name, latent_dim=3, epochs=1, steps_per_epoch=2, **extra
+    )
     model, run_dir = trainer.train(config)
     assert os.path.exists(os.path.join(run_dir, "samples", "epoch_0001.png"))
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint"))

@@ -31,7 +31,7 @@ def test_no_import_circles_between_modules_or_rooms():
             state[node] = "open"
             for target in sorted(graph.get(node, ())):
                 if state.get(target) == "open":
-                    found.append(" -> ".join(path[path.index(target):] + [target]))
+                    found.append(" -> ".join(path[path.index(target) :] + [target]))
                 elif target not in state:
                     visit(target, path + [target])
             state[node] = "done"

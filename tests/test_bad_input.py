@@ -129,10 +129,17 @@ def test_a_model_too_big_for_memory_is_refused_where_memory_is_unknown_too(tmp_p
     monkeypatch.setattr(trainer.models, "build", out_of_memory)
     data_path = write_npz(tmp_path, (40, 16, 16, 1))
     status, lines = main_in_process(
-        "--dataset=custom", f"--data_dir={data_path}", f"--out_dir={tmp_path / 'run'}", *TINY, "--latent_dim=10000000000"
+        "--dataset=custom",
+        f"--data_dir={data_path}",
+        f"--out_dir={tmp_path / 'run'}",
+        *TINY,
+        "--latent_dim=10000000000",
     )
     assert status == 2 and len(lines) == 1, lines
-    assert "--latent_dim=10000000000, --base_filters=4 at 16x16 does not fit in memory (ResourceExhaustedError)" in lines[0]
+    assert (
+        "--latent_dim=10000000000, --base_filters=4 at 16x16 does not fit in memory (ResourceExhaustedError)"
+        in lines[0]
+    )
     assert not (tmp_path / "run").exists()
 
 

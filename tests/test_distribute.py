@@ -31,14 +31,23 @@ MODELS = {
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
     # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates.
     "gan_techniques": {
-        "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
-        "ema_decay": 0.9, "critic_learning_rate": 4e-4,
+        "model": "gan",
+        "gan_loss": "hinge",
+        "spectral_norm": True,
+        "diffaugment": "color,translation,cutout",
+        "ema_decay": 0.9,
+        "critic_learning_rate": 4e-4,
     },
     # With the class labels too: each replica takes its rows' labels with its rows' images, the
     # penalty's interpolates keep theirs, and conditional batch norm's statistics span the replicas.
     "wgan_gp_techniques_conditional": {
-        "model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0, "spectral_norm": True,
-        "diffaugment": "color,translation,cutout", "ema_decay": 0.9, "conditional": True,
+        "model": "wgan",
+        "critic_steps": 2,
+        "gradient_penalty_weight": 10.0,
+        "spectral_norm": True,
+        "diffaugment": "color,translation,cutout",
+        "ema_decay": 0.9,
+        "conditional": True,
         "class_conditioning": "batch_norm",
     },
     "vae_conditional": {"model": "vae", "conditional": True},

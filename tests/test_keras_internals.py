@@ -17,7 +17,9 @@ from keras_gen.models import optimizers
 
 def require(condition, api, user):
     if not condition:
-        pytest.fail(f"{api} is gone or changed in Keras {keras.__version__} / TensorFlow {tf.__version__}; {user} relies on it")
+        pytest.fail(
+            f"{api} is gone or changed in Keras {keras.__version__} / TensorFlow {tf.__version__}; {user} relies on it"
+        )
 
 
 @pytest.mark.parametrize("optimizer_class, options, slots", [
@@ -34,7 +36,9 @@ def test_optimizer_slot_lists_and_variable_index(optimizer_class, options, slots
         slot_list = getattr(optimizer, name, None)
         require(slot_list is not None and len(slot_list) == 2, f"{optimizer_class.__name__}.{name}", user)
         index = optimizer._get_variable_index(variables[1])
-        require(tuple(slot_list[index].shape) == (4,), f"{optimizer_class.__name__}.{name}[_get_variable_index(v)]", user)
+        require(
+            tuple(slot_list[index].shape) == (4,), f"{optimizer_class.__name__}.{name}[_get_variable_index(v)]", user
+        )
     # What the fused update reads through them is the slot of that variable.
     require(optimizers._slots(optimizer, variables[0], *slots) is not None, "keras_gen.models.optimizers._slots", user)
 

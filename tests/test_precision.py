@@ -98,7 +98,9 @@ def test_float16_optimizers_scale_the_loss_and_an_overflow_lowers_the_scale_and_
 def test_a_float16_run_resumes_exports_float32_and_refuses_another_precision(npz_path, tmp_path):
     run_dir = tmp_path / "run"
     export_dir = str(tmp_path / "export")
-    api.train(tiny_config(npz_path, run_dir, model="gan", mixed_precision="mixed_float16", epochs=1), export_dir=export_dir)
+    api.train(
+        tiny_config(npz_path, run_dir, model="gan", mixed_precision="mixed_float16", epochs=1), export_dir=export_dir
+    )
     with pytest.raises(errors.UserError, match="--mixed_precision=float32 differs from the run being resumed"):
         trainer.train(tiny_config(npz_path, run_dir, resume=True, epochs=2), ["resume", "epochs", "mixed_precision"])
     model, _ = api.train(

@@ -77,7 +77,9 @@ def test_the_flag_names_of_earlier_versions_still_parse_into_the_current_ones():
 
 def python(code, **environment):
     """stderr lines of `code` in a fresh Python, with TF_ENABLE_ONEDNN_OPTS as given (unset by default)."""
-    env = {key: value for key, value in os.environ.items() if key not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")
+    }
     env.update(environment)
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
     assert finished.returncode == 0, finished.stderr[-2000:]

@@ -29,8 +29,13 @@ FAMILIES = {
     # (the WGAN-GP with them is compared across replicas in test_distribute.py), class-conditional: a
     # resumed epoch gets the same labels in the same order.
     "gan_techniques_conditional": {
-        "model": "gan", "gan_loss": "hinge", "spectral_norm": True, "diffaugment": "color,translation,cutout",
-        "ema_decay": 0.9, "critic_learning_rate": 4e-4, "conditional": True,
+        "model": "gan",
+        "gan_loss": "hinge",
+        "spectral_norm": True,
+        "diffaugment": "color,translation,cutout",
+        "ema_decay": 0.9,
+        "critic_learning_rate": 4e-4,
+        "conditional": True,
     },
 }
 # Long enough to be killed in the middle of an epoch: 2 epochs of 24 steps, a checkpoint every 4.

@@ -118,7 +118,13 @@ def test_runs_alike_but_for_image_and_latent_size_are_set_side_by_side_as_a_grid
     for (size, latent_dim), name in cells.items():
         trainer.train(
             tiny_train_config(
-                data_path, tmp_path / name, model="gan", image_size=size, latent_dim=latent_dim, epochs=2, steps_per_epoch=1
+                data_path,
+                tmp_path / name,
+                model="gan",
+                image_size=size,
+                latent_dim=latent_dim,
+                epochs=2,
+                steps_per_epoch=1,
             )
         )
     trainer.train(
@@ -203,7 +209,10 @@ def test_reproduction_steps_start_as_quietly_as_a_user_typed_them():
     import sys
 
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    code = "import os, keras_gen.reproduce as r; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], 'TF_CPP_MIN_LOG_LEVEL' in r._child_environment())"
+    code = (
+        "import os, keras_gen.reproduce as r; "
+        "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], 'TF_CPP_MIN_LOG_LEVEL' in r._child_environment())"
+    )
     printed = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     assert printed.stdout.split() == ["1", "False"]
 

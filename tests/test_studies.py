@@ -74,7 +74,9 @@ def trained_runs(tmp_path_factory):
     write_idx_folder(data_dir, num_train=40, num_test=24)
     trained = {}
     for latent_dim in (2, 3):
-        config = tiny_train_config(data_dir, root / f"run_z{latent_dim}", dataset="mnist", latent_dim=latent_dim, epochs=1)
+        config = tiny_train_config(
+            data_dir, root / f"run_z{latent_dim}", dataset="mnist", latent_dim=latent_dim, epochs=1
+        )
         trained[latent_dim] = trainer.train(config)
     return trained
 

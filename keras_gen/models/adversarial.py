@@ -69,9 +69,7 @@ class AdversarialModel(base.GenerativeModel):
         self.critic_steps = int(critic_steps)
         self.num_classes = int(num_classes)
         self.ema_decay = float(ema_decay)
-        self.diffaugment = augment.parse_policy(
-            diffaugment if isinstance(diffaugment, str) else ",".join(diffaugment)
-        )
+        self.diffaugment = augment.parse_policy(diffaugment if isinstance(diffaugment, str) else ",".join(diffaugment))
         self.ema_generator = ema.average_copy(generator) if self.ema_decay > 0 else None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
         self.built = True  # Both networks are built functional models.

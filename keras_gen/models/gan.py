@@ -87,7 +87,10 @@ def build(
     return GAN(
         dcgan.generator(image_shape, latent_dim, base_filters, num_classes, class_conditioning),
         dcgan.critic(
-            image_shape, base_filters, normalization="none" if spectral_norm else "batch", spectral_norm=spectral_norm,
+            image_shape,
+            base_filters,
+            normalization="none" if spectral_norm else "batch",
+            spectral_norm=spectral_norm,
             num_classes=num_classes,
         ),  # fmt: skip
         gan_loss=gan_loss,

@@ -219,7 +219,11 @@ def build_conv(
     """Convolutional VAE of the report (../shared/seeds/004), depth set by the image size."""
     return VAE(
         convolutional.conv_encoder(
-            image_shape, latent_dim, base_filters, num_classes=num_classes, padding=conv_padding,
+            image_shape,
+            latent_dim,
+            base_filters,
+            num_classes=num_classes,
+            padding=conv_padding,
             dense_activation=encoder_dense_activation,
         ),
         convolutional.deconv_decoder(

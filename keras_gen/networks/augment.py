@@ -27,7 +27,7 @@ CUTOUT_RATIO = 0.5
 
 
 def parse_policy(text):
-    """"color,translation" -> ("color", "translation"); "" or None -> (); unknown names are a ValueError."""
+    """ "color,translation" -> ("color", "translation"); "" or None -> (); unknown names are a ValueError."""
     names = tuple(name.strip() for name in (text or "").split(",") if name.strip())
     unknown = [name for name in names if name not in POLICIES]
     if unknown:

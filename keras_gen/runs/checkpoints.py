@@ -2,9 +2,9 @@
 
 A checkpoint holds the model's weights (a GAN's weight average too), its noise generator's state,
 every optimizer with its slots and iteration count, the metrics' running sums of the epoch under
-way, and the position in the data stream: finished epochs and steps done of the next one. A run resumed from a checkpoint written in
-the middle of an epoch continues from that step and ends with the weights an uninterrupted run
-would have (tested).
+way, and the position in the data stream: finished epochs and steps done of the next one. A run
+resumed from a checkpoint written in the middle of an epoch continues from that step and ends with
+the weights an uninterrupted run would have (tested).
 """
 
 import glob

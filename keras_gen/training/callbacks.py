@@ -249,7 +249,8 @@ class Checkpointer(keras.callbacks.Callback):
             value = float(value)
             if not math.isfinite(value):
                 last = (
-                    f"the newest checkpoint, {os.path.basename(self.saved[0])} ({self.saved[1]}), is the last good state"
+                    f"the newest checkpoint, {os.path.basename(self.saved[0])} ({self.saved[1]}), "
+                    "is the last good state"
                     if self.saved
                     else "no checkpoint was written"
                 )

@@ -151,7 +151,8 @@ def check_global_batch(batch_size, strategy):
     if batch_size % replicas:
         raise errors.UserError(
             f"--batch_size={batch_size} cannot be split over {replicas} replicas; expected a multiple of "
-            f"{replicas} (the global batch is divided equally, e.g. --batch_size={max(1, batch_size // replicas) * replicas})"
+            f"{replicas} (the global batch is divided equally, "
+            f"e.g. --batch_size={max(1, batch_size // replicas) * replicas})"
         )
 
 

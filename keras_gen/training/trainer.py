@@ -197,9 +197,7 @@ def _check_values(config):
         )
     accepted = models.hyperparameters(config.model)
     if config.conditional and "num_classes" not in accepted:
-        raise errors.UserError(
-            f"--conditional: the {config.model} model has no class-conditional form"
-        )
+        raise errors.UserError(f"--conditional: the {config.model} model has no class-conditional form")
     if config.class_conditioning is not None and not config.conditional:
         raise errors.UserError(
             f"--class_conditioning={config.class_conditioning} says how a label enters; add --conditional"
@@ -256,7 +254,17 @@ def _build(config, image_shape, strategy):
 
 
 def _train(
-    config, given_fields, previous, spec, splits, model, steps, strategy, profile_batch, write_dir, extra_callbacks=(),
+    config,
+    given_fields,
+    previous,
+    spec,
+    splits,
+    model,
+    steps,
+    strategy,
+    profile_batch,
+    write_dir,
+    extra_callbacks=(),
     class_names=None,
 ):
     """The training run proper; everything is written under `write_dir` (the run directory on the chief)."""
