@@ -21,6 +21,7 @@ import os
 import statistics
 
 from benchmarks import results
+from keras_gen import errors
 from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import records
@@ -55,6 +56,15 @@ def recipe_flags(name):
     return fields
 
 
+def check_finished(run_dir, epochs_done, epochs):
+    """A run that stopped early (SIGTERM, preemption: the trainer checkpoints and returns) is refused,
+    not reported at a budget it did not train."""
+    if epochs_done < epochs:
+        raise errors.UserError(
+            f"recipes: {run_dir} stopped after {epochs_done} of {epochs} epochs; run the command again to finish it"
+        )
+
+
 def run(settings):
     ema_decay = settings.ema_decay if "ema_decay" in settings.present else DEFAULT_EMA_DECAY
     rows, measured = [], []
@@ -71,6 +81,7 @@ def run(settings):
             )  # fmt: skip
             trainer.train(config, given_fields=("epochs",))
             epochs = records.read_metrics_csv(layout.path(run_dir, layout.METRICS))
+            check_finished(run_dir, len(epochs), settings.epochs)
             final = reopen.load_run(run_dir, checkpoint="newest")
             model = final.model
             test = reopen.load_splits(final)["test"]

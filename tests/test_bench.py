@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import peer_elbo, recipes, results, streaming, tables, throughput
 from conftest import FASHION_MNIST_DIR
+from keras_gen import errors
 from keras_gen.data import datasets, shards
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -252,3 +253,9 @@ def test_the_benchmarks_feature_networks_are_kept_intact_and_classify(dataset, c
     features, probabilities = net.extract(np.full((2, *shape), 0.5, np.float32))
     assert features.shape[0] == 2 and probabilities.shape == (2, classes)
     np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+
+
+def test_recipes_refuse_a_run_that_stopped_before_its_epochs():
+    recipes.check_finished("runs/gp_seed0", 8, 8)
+    with pytest.raises(errors.UserError, match="runs/gp_seed0 stopped after 7 of 8 epochs; run the command again"):
+        recipes.check_finished("runs/gp_seed0", 7, 8)
