@@ -17,11 +17,9 @@
 The training settings are run.py's own flags (keras_gen.cli defines them once: --model,
 --dataset, --latent_dim, --batch_size, ...); the flags below are the benchmarks' own. The result
 goes to --results_dir as <name>[-<tag>]-<date>.json; `python -m benchmarks.tables` puts it in
-BENCHMARKS.md. FIDs are measured on the classifiers kept in benchmarks/feature_nets unless
---feature_nets_dir names others.
+BENCHMARKS.md.
 """
 
-import os
 import sys
 import tempfile
 import types
@@ -77,9 +75,6 @@ flags.DEFINE_list("sizes_gb", ["0.5", "2", "8"], "streaming_memory: sizes of the
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")
 flags.DEFINE_string("tag", None, "A word in the result file's name (default: the model, for throughput).")
 FLAGS = flags.FLAGS
-# The classifiers the benchmarks' FIDs are measured on, kept with the code: a FID compares only with
-# FIDs of the same network, and a classifier trained again (another machine, another date) is another.
-FEATURE_NETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "feature_nets")
 
 
 def settings_from_flags():
@@ -97,8 +92,6 @@ def main(argv):
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # As run.py: TensorFlow's INFO lines between the table rows.
     settings = settings_from_flags()
-    if "feature_nets_dir" not in settings.present:
-        settings.feature_nets_dir = FEATURE_NETS
     settings.out_dir = settings.out_dir or tempfile.mkdtemp(prefix=f"bench_{name}_")
     try:
         result = BENCHMARKS[name](settings)

@@ -243,18 +243,6 @@ def test_streaming_input_charges_each_step_the_iterator_time_inside_it(tmp_path)
     assert first == pytest.approx((0.100, 0.002)) and second == pytest.approx((0.050, 0.002))
 
 
-@pytest.mark.parametrize("dataset, classes", [("fashion_mnist", 10), ("cifar10", 10)])
-def test_the_benchmarks_feature_networks_are_kept_intact_and_classify(dataset, classes):
-    from benchmarks import __main__ as bench_main
-    from keras_gen.evaluation import feature_nets
-
-    net = feature_nets.load_classifier(dataset, bench_main.FEATURE_NETS)  # Refuses a file whose SHA-256 changed.
-    shape = net.image_shape
-    features, probabilities = net.extract(np.full((2, *shape), 0.5, np.float32))
-    assert features.shape[0] == 2 and probabilities.shape == (2, classes)
-    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
-
-
 def test_recipes_refuse_a_run_that_stopped_before_its_epochs():
     recipes.check_finished("runs/gp_seed0", 8, 8)
     with pytest.raises(errors.UserError, match="runs/gp_seed0 stopped after 7 of 8 epochs; run the command again"):
