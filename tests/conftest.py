@@ -23,6 +23,15 @@ tf.config.set_logical_device_configuration(
 )
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+# The GAN quality techniques together (hinge loss, spectral norm, DiffAugment, EMA, two learning
+# rates), as the distribution and resume tests train them.
+QUALITY_TECHNIQUES = {
+    "gan_loss": "hinge",
+    "spectral_norm": True,
+    "diffaugment": "color,translation,cutout",
+    "ema_decay": 0.9,
+    "critic_learning_rate": 4e-4,
+}
 
 
 def write_idx(path, array):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_train_config, write_npz
+from conftest import QUALITY_TECHNIQUES, tiny_train_config, write_npz
 from keras_gen import errors, losses, models
 from keras_gen.training import distribute, trainer
 
@@ -30,14 +30,7 @@ MODELS = {
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
     # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates.
-    "gan_techniques": {
-        "model": "gan",
-        "gan_loss": "hinge",
-        "spectral_norm": True,
-        "diffaugment": "color,translation,cutout",
-        "ema_decay": 0.9,
-        "critic_learning_rate": 4e-4,
-    },
+    "gan_techniques": {"model": "gan", **QUALITY_TECHNIQUES},
     # With the class labels too: each replica takes its rows' labels with its rows' images, the
     # penalty's interpolates keep theirs, and conditional batch norm's statistics span the replicas.
     "wgan_gp_techniques_conditional": {

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_train_config, write_npz
+from conftest import QUALITY_TECHNIQUES, tiny_train_config, write_npz
 from keras_gen import errors, io_utils
 from keras_gen.models import vae
 from keras_gen.runs import checkpoints
@@ -28,15 +28,7 @@ FAMILIES = {
     # The GAN, with the quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates
     # (the WGAN-GP with them is compared across replicas in test_distribute.py), class-conditional: a
     # resumed epoch gets the same labels in the same order.
-    "gan_techniques_conditional": {
-        "model": "gan",
-        "gan_loss": "hinge",
-        "spectral_norm": True,
-        "diffaugment": "color,translation,cutout",
-        "ema_decay": 0.9,
-        "critic_learning_rate": 4e-4,
-        "conditional": True,
-    },
+    "gan_techniques_conditional": {"model": "gan", **QUALITY_TECHNIQUES, "conditional": True},
 }
 # Long enough to be killed in the middle of an epoch: 2 epochs of 24 steps, a checkpoint every 4.
 RUN = {"epochs": 2, "steps_per_epoch": 24, "checkpoint_every": 4, "batch_size": 4, "latent_dim": 3}
