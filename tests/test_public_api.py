@@ -40,8 +40,8 @@ def test_build_model_refuses_a_hyperparameter_the_model_does_not_take():
         keras_gen.build_model("gan", (16, 16, 1), latent_dim=3, weight_clip=0.1)
     message = str(error.value)
     assert message == (
-        "the gan model takes no hyperparameter weight_clip; it takes: base_filters, critic_steps, diffaugment, "
-        "ema_decay, gan_loss, latent_dim, num_classes, seed, spectral_norm"
+        "the gan model takes no hyperparameter weight_clip; it takes: base_filters, class_conditioning, "
+        "critic_steps, diffaugment, ema_decay, gan_loss, latent_dim, num_classes, seed, spectral_norm"
     )
     # The GAN's K discriminator steps and the WGAN's critic steps are one concept with one name.
     assert keras_gen.build_model("gan", (16, 16, 1), latent_dim=3, base_filters=4, critic_steps=3).critic_steps == 3
