@@ -287,3 +287,8 @@ def test_a_conditional_batch_norm_gan_trains_draws_each_class_and_has_no_embeddi
     assert not np.allclose(drawn[0], drawn[1], atol=1e-6)  # One latent, another class, another image.
     with pytest.raises(errors.UserError, match="conditional batch norm"):
         studies.class_interpolate(model, latents[:1], [(0, 1)])
+
+
+def test_conditional_batch_norm_without_classes_is_refused_by_the_builder_too():
+    with pytest.raises(errors.UserError, match="--class_conditioning=batch_norm says how a label enters"):
+        models.build("gan", (16, 16, 1), latent_dim=4, class_conditioning="batch_norm")

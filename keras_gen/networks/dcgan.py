@@ -72,6 +72,8 @@ def generator(
             norm has a scale and shift per class instead of one, so the label acts at every stage.
     """
     errors.check_choice("class_conditioning", class_conditioning, CLASS_CONDITIONINGS)
+    if class_conditioning != "embedding" and not num_classes:  # The default is what an unconditional net has.
+        raise errors.UserError(f"--class_conditioning={class_conditioning} says how a label enters; add --conditional")
     stages = stages_for_image_size(image_shape[0])
     latents = keras.Input((latent_dim,), name="latents")
     inputs, code, labels = latents, latents, None

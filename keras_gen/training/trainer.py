@@ -198,10 +198,6 @@ def _check_values(config):
     accepted = models.hyperparameters(config.model)
     if config.conditional and "num_classes" not in accepted:
         raise errors.UserError(f"--conditional: the {config.model} model has no class-conditional form")
-    if config.class_conditioning is not None and not config.conditional:
-        raise errors.UserError(
-            f"--class_conditioning={config.class_conditioning} says how a label enters; add --conditional"
-        )
     for name in ("spectral_norm", "diffaugment", "ema_decay", "critic_learning_rate", "class_conditioning"):
         # The critic's learning rate is the optimizer's, not the model's; models with critic_steps have one.
         takes = name in accepted or (name == "critic_learning_rate" and "critic_steps" in accepted)
