@@ -35,6 +35,8 @@ RECIPES = {
     "hinge_sn": {"gan_loss": "hinge", "spectral_norm": True},
     "diffaugment": {"diffaugment": "color,translation,cutout"},
     "ttur": {"learning_rate": 1e-4, "critic_learning_rate": 4e-4},
+    # For WGAN-GP (default 1e-4 for both networks): the GAN's learning rate, twice the steps' size.
+    "lr2e-4": {"learning_rate": 2e-4},
     # With --model=wgan: WGAN-GP (the penalty replaces the clipping; Adam 1e-4, layer-normalized critic).
     "gp": {"gradient_penalty_weight": 10.0},
     # Not a technique for the same task: the class-conditional model (issue "class-conditional models"),
@@ -92,7 +94,8 @@ def run(settings):
                 raise SystemExit("recipes: FID needs the dataset's classifier (--feature_nets_dir)")
             measure.set_model(model)
             last = measure.measure(model.decode_to_images)
-            last["fid_raw"] = measure.measure(model.decode_with_raw_weights)["fid"]
+            raw = measure.measure(model.decode_with_raw_weights)
+            last["fid_raw"] = raw["fid"]
             quality_seconds = sum(row["quality_seconds"] for row in epochs)
             total_seconds = sum(row["epoch_seconds"] for row in epochs)
             record = {
@@ -106,16 +109,18 @@ def run(settings):
                 # FIDs compare only on the same network: a retrained classifier has another hash.
                 "feature_net": {key: measure.feature_net.identity[key] for key in ("sha256", "test_accuracy")},
                 **{name: last[name] for name in ("conditional_accuracy", "fid_within_class") if name in last},
+                **({"conditional_accuracy_raw": raw["conditional_accuracy"]} if "conditional_accuracy" in raw else {}),
             }  # fmt: skip
             measured.append(record)
             rows.append([
                 recipe, seed, f"{record['fid_raw']:.1f}", f"{record['fid_ema']:.1f}", f"{record['kid_ema']:.2f}",
                 f"{total_seconds / 60:.1f}",
-                f"{record['conditional_accuracy']:.1%}" if "conditional_accuracy" in record else "–",
+                f"{record['conditional_accuracy']:.1%} / {record['conditional_accuracy_raw']:.1%}"
+                if "conditional_accuracy" in record else "–",
             ])  # fmt: skip
             print(rows[-1], flush=True)
     summary = _summary(measured, settings)
-    columns = ["recipe", "seed", "FID raw", "FID EMA", "KID EMA", "minutes", "class accuracy (EMA)"]
+    columns = ["recipe", "seed", "FID raw", "FID EMA", "KID EMA", "minutes", "class accuracy (EMA / raw)"]
     return results.make("recipes", columns, rows, measured, summary, title="GAN recipes at equal generator steps")
 
 
