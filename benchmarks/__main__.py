@@ -8,6 +8,7 @@
     throughput    training images/s against the PyTorch peer (--peer), in alternating --rounds
     precision     the same run under each --policies dtype policy, with the curves (--plot)
     recipes       GAN recipes (--recipes) at equal generator steps: FID of trained and averaged weights
+    quality_cost  the in-training quality measurement's share of training time, per --quality_budgets
     peer_elbo     the conv VAE beside the PyTorch peer at equal steps: test negative ELBO per seed
     conditional_vae  the conditional conv VAE beside the unconditional one: -log p(x|y) against -log p(x)
     streaming_memory      peak memory of training on prepared shards of --sizes_gb against a small dataset
@@ -33,6 +34,7 @@ from benchmarks import layers
 from benchmarks import peer_elbo
 from benchmarks import precision
 from benchmarks import quality
+from benchmarks import quality_cost
 from benchmarks import recipes
 from benchmarks import results
 from benchmarks import serving
@@ -52,6 +54,7 @@ BENCHMARKS = {
     "throughput": throughput.run,
     "precision": precision.run,
     "recipes": recipes.run,
+    "quality_cost": quality_cost.run,
     "peer_elbo": peer_elbo.run,
     "conditional_vae": conditional_vae.run,
     "streaming_memory": streaming.memory,
@@ -70,6 +73,7 @@ flags.DEFINE_list("policies", list(dtype_policies.POLICIES), "precision: dtype p
 flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
 flags.DEFINE_list("only", None, "likelihoods: run names of training.LIKELIHOOD_RUNS.")
 flags.DEFINE_list("recipes", list(recipes.RECIPES), "recipes: names of recipes.RECIPES, or several joined by +.")
+flags.DEFINE_list("quality_budgets", ["0.1", "0"], "quality_cost: a run per --quality_budget (0: no limit).")
 flags.DEFINE_list("seeds", ["0", "1"], "recipes, peer_elbo, conditional_vae: a run per seed (of each recipe).")
 flags.DEFINE_list("sizes_gb", ["0.5", "2", "8"], "streaming_memory: sizes of the prepared datasets, in GB.")
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")

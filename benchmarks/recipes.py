@@ -77,7 +77,7 @@ def run(settings):
                 model=settings.model, dataset=settings.dataset, data_dir=settings.data_dir,
                 image_size=settings.image_size, latent_dim=settings.latent_dim, batch_size=settings.batch_size,
                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch, seed=seed, out_dir=run_dir,
-                ema_decay=ema_decay, quality_every=1, quality_samples=settings.quality_samples,
+                ema_decay=ema_decay, quality_every=1, quality_budget=0, quality_samples=settings.quality_samples,
                 feature_nets_dir=settings.feature_nets_dir, verbose=2, **recipe_flags(recipe),
                 resume=checkpoints.has_checkpoint(run_dir),  # Rerun, the command finishes what it had not.
             )  # fmt: skip

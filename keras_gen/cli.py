@@ -266,6 +266,13 @@ flags.DEFINE_integer(
     "Samples (and test images) of each measurement of --quality_every.",
     lower_bound=2,
 )
+flags.DEFINE_float(
+    "quality_budget",
+    _DEFAULTS.quality_budget,
+    "The largest share of training time the --quality_every measurements may take: one that would "
+    "exceed it waits for a later epoch (the last epoch is always measured). 0: no limit.",
+    lower_bound=0.0,
+)
 flags.DEFINE_enum(
     "checkpoint",
     "auto",

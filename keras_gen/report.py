@@ -70,6 +70,7 @@ _NOT_AN_EXPERIMENT_SETTING = {
     # What sample quality is measured with, and how often: measuring changes nothing in training.
     "quality_every",
     "quality_samples",
+    "quality_budget",
     "feature_nets_dir",
 }
 

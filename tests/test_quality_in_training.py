@@ -17,6 +17,7 @@ from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import reopen
 from keras_gen.serving import saved_model
+from keras_gen.training import quality
 from keras_gen.training import trainer
 
 
@@ -40,6 +41,7 @@ def gan_config(labelled, out_dir, **overrides):
     settings = dict(
         model="gan", dataset="fashion_mnist", data_dir=data_dir, epochs=3, steps_per_epoch=2, ema_decay=0.5,
         quality_every=1, quality_samples=24, feature_nets_dir=nets,
+        quality_budget=0,  # Measure every epoch: a tiny model's steps cost far less than a measurement.
     )  # fmt: skip
     settings.update(overrides)
     return tiny_train_config(None, out_dir, **settings)
@@ -100,6 +102,27 @@ def test_the_best_checkpoint_is_what_eval_export_and_resume_see(labelled, tmp_pa
     assert len(fids) == 4 and checkpoints.best(run_dir)[1]["fid"] == pytest.approx(min(fids))
 
 
+def test_the_measurements_share_of_time_is_its_closed_form():
+    # Measured 1 s after 9 s of training: 1 / (9 + 1) is exactly 10%.
+    assert quality.within_budget(0.0, 1.0, 9.0, 0.1)
+    assert not quality.within_budget(0.0, 1.0, 8.9, 0.1)
+    # Two measurements of 1 s need 18 s of training beside them.
+    assert not quality.within_budget(1.0, 1.0, 17.9, 0.1) and quality.within_budget(1.0, 1.0, 18.0, 0.1)
+    assert quality.within_budget(100.0, 1.0, 0.0, 0)  # 0: no limit.
+
+
+def test_a_measurement_over_the_budget_waits_but_the_first_and_last_epochs_are_measured(labelled, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    trainer.train(gan_config(labelled, run_dir, epochs=4, quality_budget=1e-6))
+    measured = [row["epoch"] for row in rows(run_dir) if row["fid"]]
+    assert measured == ["1", "4"]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "--quality_budget" in line]
+    assert len(lines) == 1 and "epoch 2 unmeasured" in lines[0]
+    # The best checkpoint is chosen among the measured epochs.
+    fids = [float(row["fid"]) for row in rows(run_dir) if row["fid"]]
+    assert checkpoints.best(run_dir)[1]["fid"] == pytest.approx(min(fids))
+
+
 def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     trainer.train(gan_config(labelled, run_dir, feature_nets_dir=str(tmp_path / "none"), epochs=2))
@@ -125,6 +148,7 @@ def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_
             "--class_conditioning=batch_norm applies to the GAN and WGAN",
         ),
         ({"conditional": True, "class_conditioning": "film"}, "--class_conditioning=film; expected one of embedding,"),
+        ({"quality_budget": 1.0}, r"--quality_budget=1.0; expected a share of training time in \[0, 1\)"),
     ],
 )
 def test_bad_technique_settings_are_one_line_errors_before_anything_is_written(labelled, tmp_path, overrides, message):

@@ -93,6 +93,9 @@ class TrainConfig:
     # Sample quality (FID, KID) of quality_samples samples every quality_every epochs (0: never).
     quality_every: int = 1
     quality_samples: int = 5000
+    # The largest share of the run's time the measurements may take (0: no limit): a measurement that
+    # would exceed it waits for a later epoch; the last epoch is always measured.
+    quality_budget: float = 0.1
     feature_nets_dir: str = layout.FEATURE_NETS
     grid_size: int = 64
     checkpoint_every: int | None = None  # Steps between checkpoints within an epoch; None: every 10 minutes.

@@ -9,9 +9,14 @@ images. The test images' features are computed once per run and kept in the run 
 
 `fid`, `kid` (with `kid_std`, its spread over subsets) and `quality_seconds` go into the epoch's
 logs: metrics.csv, the curves and TensorBoard show them, and the Checkpointer keeps the checkpoint
-of the lowest FID as the run's best. With a weight average (--ema_decay) they measure its samples,
-and `fid_raw` those of the trained weights. A class-conditional model draws its samples for every
-class equally often and adds `conditional_accuracy` and `fid_within_class` (the mean over classes).
+of the lowest FID as the run's best. The measurements take at most `quality_budget` of the run's
+time: where a measurement (priced at the last one's seconds) would exceed it, the epoch goes
+unmeasured, and one line says so the first time; the last epoch is always measured. So on short
+epochs or fast steps (a VAE's, a small dataset's) the cadence thins out by itself, and which epochs
+are measured depends on the machine's speed, never the training. With a weight average
+(--ema_decay) they measure its samples, and `fid_raw` those of the trained weights. A
+class-conditional model draws its samples for every class equally often and adds
+`conditional_accuracy` and `fid_within_class` (the mean over classes).
 """
 
 import os
@@ -49,7 +54,16 @@ def monitor(config, test_images, run_dir, dataset_name, test_labels=None):
         return None
     reference = reference_features(net, test_images[:count], run_dir)
     labels = None if test_labels is None else np.asarray(test_labels)[:count]
-    return SampleQuality(net, reference, config.quality_every, count, config.seed, labels)
+    return SampleQuality(net, reference, config.quality_every, count, config.seed, labels, config.quality_budget)
+
+
+def within_budget(measuring_seconds, next_cost, training_seconds, budget):
+    """Whether one more measurement costing `next_cost` seconds keeps the measurements' share of the
+    time (`measuring_seconds` of them beside `training_seconds` of training) at most `budget` (0: no limit)."""
+    if not budget:
+        return True
+    measuring = measuring_seconds + next_cost
+    return measuring <= budget * (training_seconds + measuring)
 
 
 def reference_features(net, images, run_dir):
@@ -73,7 +87,7 @@ class SampleQuality(keras.callbacks.Callback):
     Put it before the callbacks that read the logs (metrics, TensorBoard, checkpoints).
     """
 
-    def __init__(self, feature_net, reference, every, num_samples, seed=0, reference_labels=None):
+    def __init__(self, feature_net, reference, every, num_samples, seed=0, reference_labels=None, budget=0.0):
         super().__init__()
         self.feature_net = feature_net
         self.reference = reference
@@ -81,6 +95,15 @@ class SampleQuality(keras.callbacks.Callback):
         self.every = every
         self.num_samples = num_samples
         self.seed = seed
+        self.budget = budget
+        self._started = None
+        self._measuring_seconds = 0.0
+        self._last_cost = None  # Unknown until the first measurement, which always runs.
+        self._said_skipping = False
+
+    def on_train_begin(self, logs=None):
+        if self._started is None:  # A run resumed mid-epoch fits twice; the budget spans both.
+            self._started = time.perf_counter()
 
     def measure(self, decode):
         """{"fid", "kid", "kid_std"} of `num_samples` images that `decode` makes from the fixed latents."""
@@ -104,7 +127,21 @@ class SampleQuality(keras.callbacks.Callback):
         if logs is None or (epoch + 1) % self.every:
             return
         started = time.perf_counter()
+        last_epoch = epoch + 1 == (self.params or {}).get("epochs")
+        if not last_epoch and self._last_cost is not None:
+            training_seconds = started - self._started - self._measuring_seconds
+            if not within_budget(self._measuring_seconds, self._last_cost, training_seconds, self.budget):
+                if not self._said_skipping:
+                    print(
+                        f"Sample quality: epoch {epoch + 1} unmeasured, and others later, to keep the measurements "
+                        f"within {self.budget:.0%} of training time (--quality_budget; 0: no limit)",
+                        file=sys.stderr,
+                    )
+                    self._said_skipping = True
+                return
         logs.update(self.measure(self.model.decode_to_images))
         if getattr(self.model, "ema_generator", None) is not None:
             logs["fid_raw"] = self.measure(self.model.decode_with_raw_weights)["fid"]
-        logs["quality_seconds"] = time.perf_counter() - started  # Part of the epoch's seconds: its cost shows.
+        self._last_cost = time.perf_counter() - started
+        self._measuring_seconds += self._last_cost
+        logs["quality_seconds"] = self._last_cost  # Part of the epoch's seconds: its cost shows.

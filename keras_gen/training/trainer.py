@@ -216,6 +216,10 @@ def _check_values(config):
             f"--quality_every={config.quality_every}, --quality_samples={config.quality_samples}; "
             "expected 0 (never) or more epochs, and at least 2 samples"
         )
+    if not 0.0 <= config.quality_budget < 1.0:
+        raise errors.UserError(
+            f"--quality_budget={config.quality_budget}; expected a share of training time in [0, 1), such as 0.1"
+        )
     if config.checkpoint_every is not None and config.checkpoint_every < 0:
         raise errors.UserError(f"--checkpoint_every={config.checkpoint_every}; expected 0 (epoch ends only) or more")
     precision.check(config.mixed_precision)
