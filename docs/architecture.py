@@ -93,7 +93,9 @@ def floor_of(module):
 def room_edges(graph=None):
     """Sorted (room, imported room) pairs."""
     graph = graph or import_graph()
-    return sorted({(room_of(a), room_of(b)) for a, targets in graph.items() for b in targets if room_of(a) != room_of(b)})
+    return sorted(
+        {(room_of(a), room_of(b)) for a, targets in graph.items() for b in targets if room_of(a) != room_of(b)}
+    )
 
 
 def edge_text(edges):
