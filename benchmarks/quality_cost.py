@@ -9,6 +9,7 @@ epochs' seconds. Rerun, the command reuses the runs it finished.
 import dataclasses
 import os
 
+from benchmarks import recipes
 from benchmarks import results
 from keras_gen import cli
 from keras_gen.runs import checkpoints
@@ -34,6 +35,7 @@ def run(settings):
         )
         trainer.train(config, given_fields=[*given, "quality_budget", "resume"])
         epochs = records.read_metrics_csv(layout.path(run_dir, layout.METRICS))
+        recipes.check_finished(run_dir, len(epochs), config.epochs)  # Not a share of a run cut short.
         count, quality_seconds, total_seconds = share(epochs)
         record = {
             "quality_budget": budget, "epochs": len(epochs), "epochs_measured": count,
