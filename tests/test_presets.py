@@ -19,7 +19,8 @@ def read_preset(path):
         for line in stream:
             line = line.strip()
             if line and not line.startswith("#"):
-                name, _, value = line.removeprefix("--").partition("=")
+                name, given, value = line.removeprefix("--").partition("=")
+                value = value if given else "true"  # A boolean flag named alone, as absl reads it.
                 assert name in cli.FLAGS, f"{path}: unknown flag --{name}"
                 # The flag's own parser: enums reject unknown values, integers non-numbers.
                 values[name] = cli.FLAGS[name].parser.parse(value)
@@ -40,6 +41,8 @@ def test_preset_parses_and_builds_its_model(path):
     # Every preset flag is a TrainConfig field; the model takes its hyperparameters, as training does.
     config = train_config.TrainConfig(**values)
     config.likelihood = train_config.resolve_likelihood(config.likelihood, datasets.lookup(config.dataset))
+    if config.conditional:  # The trainer takes the number of classes from the dataset.
+        config.num_classes = len(datasets.lookup(config.dataset).class_names)
     hyperparameters = config.model_hyperparameters()
     if "base_filters" in models.hyperparameters(config.model):
         hyperparameters["base_filters"] = 2
