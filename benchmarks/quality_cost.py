@@ -9,20 +9,13 @@ epochs' seconds. Rerun, the command reuses the runs it finished.
 import dataclasses
 import os
 
-from benchmarks import recipes
 from benchmarks import results
+from benchmarks import trained
 from keras_gen import cli
 from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import records
 from keras_gen.training import trainer
-
-
-def share(epochs):
-    """(epochs measured, seconds measuring, seconds in all) of metrics.csv's rows."""
-    measured = [row for row in epochs if row.get("quality_seconds") is not None]
-    quality_seconds = sum(row["quality_seconds"] for row in measured)
-    return len(measured), quality_seconds, sum(row["epoch_seconds"] for row in epochs)
 
 
 def run(settings):
@@ -35,11 +28,11 @@ def run(settings):
         )
         trainer.train(config, given_fields=[*given, "quality_budget", "resume"])
         epochs = records.read_metrics_csv(layout.path(run_dir, layout.METRICS))
-        recipes.check_finished(run_dir, len(epochs), config.epochs)  # Not a share of a run cut short.
-        count, quality_seconds, total_seconds = share(epochs)
+        trained.check_finished(run_dir, len(epochs), config.epochs)  # Not a share of a run cut short.
+        measured_epochs, quality_seconds, total_seconds = trained.quality_share(epochs)
+        count = len(measured_epochs)
         record = {
-            "quality_budget": budget, "epochs": len(epochs), "epochs_measured": count,
-            "measured": [row["epoch"] for row in epochs if row.get("quality_seconds") is not None],
+            "quality_budget": budget, "epochs": len(epochs), "epochs_measured": count, "measured": measured_epochs,
             "quality_seconds": quality_seconds, "seconds": total_seconds,
             "share": quality_seconds / total_seconds if total_seconds else None,
             "seconds_per_measurement": quality_seconds / count if count else None,

@@ -21,7 +21,7 @@ import os
 import statistics
 
 from benchmarks import results
-from keras_gen import errors
+from benchmarks import trained
 from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import records
@@ -58,15 +58,6 @@ def recipe_flags(name):
     return fields
 
 
-def check_finished(run_dir, epochs_done, epochs):
-    """A run that stopped early (SIGTERM, preemption: the trainer checkpoints and returns) is refused,
-    not reported at a budget it did not train."""
-    if epochs_done < epochs:
-        raise errors.UserError(
-            f"recipes: {run_dir} stopped after {epochs_done} of {epochs} epochs; run the command again to finish it"
-        )
-
-
 def run(settings):
     ema_decay = settings.ema_decay if "ema_decay" in settings.present else DEFAULT_EMA_DECAY
     rows, measured = [], []
@@ -83,7 +74,7 @@ def run(settings):
             )  # fmt: skip
             trainer.train(config, given_fields=("epochs",))
             epochs = records.read_metrics_csv(layout.path(run_dir, layout.METRICS))
-            check_finished(run_dir, len(epochs), settings.epochs)
+            trained.check_finished(run_dir, len(epochs), settings.epochs)
             final = reopen.load_run(run_dir, checkpoint="newest")
             model = final.model
             test = reopen.load_splits(final)["test"]
@@ -96,8 +87,7 @@ def run(settings):
             last = measure.measure(model.decode_to_images)
             raw = measure.measure(model.decode_with_raw_weights)
             last["fid_raw"] = raw["fid"]
-            quality_seconds = sum(row["quality_seconds"] for row in epochs)
-            total_seconds = sum(row["epoch_seconds"] for row in epochs)
+            _, quality_seconds, total_seconds = trained.quality_share(epochs)
             record = {
                 "recipe": recipe, "seed": seed, "flags": recipe_flags(recipe), "ema_decay": ema_decay,
                 "generator_steps": int(model.generator_optimizer.iterations.numpy()),

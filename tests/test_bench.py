@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import peer_elbo, quality_cost, recipes, results, streaming, tables, throughput
+from benchmarks import peer_elbo, recipes, results, streaming, tables, throughput, trained
 from conftest import FASHION_MNIST_DIR
 from keras_gen import errors
 from keras_gen.data import datasets, shards
@@ -244,9 +244,9 @@ def test_streaming_input_charges_each_step_the_iterator_time_inside_it(tmp_path)
 
 
 def test_recipes_refuse_a_run_that_stopped_before_its_epochs():
-    recipes.check_finished("runs/gp_seed0", 8, 8)
+    trained.check_finished("runs/gp_seed0", 8, 8)
     with pytest.raises(errors.UserError, match="runs/gp_seed0 stopped after 7 of 8 epochs; run the command again"):
-        recipes.check_finished("runs/gp_seed0", 7, 8)
+        trained.check_finished("runs/gp_seed0", 7, 8)
 
 
 def test_quality_cost_counts_only_the_measured_epochs_but_every_epochs_seconds():
@@ -255,4 +255,4 @@ def test_quality_cost_counts_only_the_measured_epochs_but_every_epochs_seconds()
         {"epoch": 2, "epoch_seconds": 8.0},  # Unmeasured: metrics.csv leaves the cell empty.
         {"epoch": 3, "epoch_seconds": 12.0, "quality_seconds": 1.0},
     ]
-    assert quality_cost.share(epochs) == (2, 3.0, 30.0)
+    assert trained.quality_share(epochs) == ([1, 3], 3.0, 30.0)
