@@ -22,6 +22,21 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
+# Modules whose tests start worker processes or train several runs each (half the suite's time).
+# They run first: with `--dist=worksteal` (pytest.ini) the worker that finishes early takes tests
+# from the other, and what is left at the end are short tests, not a minute-long cluster test that
+# leaves one core idle. Whole modules move, so module-scoped fixtures are set up once per worker.
+HEAVY_MODULES = ("test_distribute", "test_streaming", "test_reliability", "test_export", "test_readme", "test_cli")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.module.__name__ if item.module else ""
+        return HEAVY_MODULES.index(name) if name in HEAVY_MODULES else len(HEAVY_MODULES)
+
+    items.sort(key=rank)  # Stable: each module keeps its own order.
+
+
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 # The GAN quality techniques together (hinge loss, spectral norm, DiffAugment, EMA, two learning
 # rates), as the distribution and resume tests train them.

