@@ -96,8 +96,11 @@ def run(settings):
                 "fid_curve_ema": [row["fid"] for row in epochs],
                 "fid_curve_raw": [row["fid_raw"] for row in epochs], "seconds": total_seconds,
                 "quality_seconds": quality_seconds, "seconds_per_quality": quality_seconds / len(epochs),
-                # FIDs compare only on the same network: a retrained classifier has another hash.
-                "feature_net": {key: measure.feature_net.identity[key] for key in ("sha256", "test_accuracy")},
+                # FIDs compare only on the same network: the same weights hash (a retrained file has
+                # another file hash even when its weights are the same).
+                "feature_net": {
+                    key: measure.feature_net.identity[key] for key in ("sha256", "weights_sha256", "test_accuracy")
+                },
                 **{name: last[name] for name in ("conditional_accuracy", "fid_within_class") if name in last},
                 **({"conditional_accuracy_raw": raw["conditional_accuracy"]} if "conditional_accuracy" in raw else {}),
             }  # fmt: skip

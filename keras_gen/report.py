@@ -231,7 +231,12 @@ def _describe_feature_net(net):
     return (
         f"{net.get('kind', '?')} ({net.get('dataset', '?')}"
         + (f", test accuracy {accuracy:.3f}" if isinstance(accuracy, float) else "")
-        + f", sha256 {str(net.get('sha256', ''))[:12]})"
+        # The weights' hash where known: unlike the file's, it is the same for the same weights saved twice.
+        + (
+            f", weights sha256 {net['weights_sha256'][:12]})"
+            if net.get("weights_sha256")
+            else f", sha256 {str(net.get('sha256', ''))[:12]})"
+        )
     )
 
 

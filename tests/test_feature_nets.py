@@ -49,9 +49,16 @@ def test_trained_classifier_is_saved_with_its_accuracy_and_hash_and_reloads(tmp_
     np.testing.assert_allclose(net.extract(images)[0], features, rtol=1e-5, atol=1e-6)
     assert net.extract(np.zeros((2, 32, 32, 1), np.float32))[0].shape == (2, 128)
 
+    assert net.identity["weights_sha256"] == metadata["weights_sha256"] == feature_nets.weights_sha256(net.model)
+
+    # The same training elsewhere: the same weights, whatever the file's own hash (the archive records
+    # when it was saved), so its numbers compare with the first network's.
+    again = feature_nets.train_classifier(tiny_classifier(tmp_path, labelled_folder, root=str(tmp_path / "again")))
+    assert again["weights_sha256"] == metadata["weights_sha256"]
+
     # Retraining replaces the network; the old file goes only once the new one is current.
     second = feature_nets.train_classifier(tiny_classifier(tmp_path, labelled_folder, seed=1))
-    assert second["sha256"] != metadata["sha256"]
+    assert second["sha256"] != metadata["sha256"] and second["weights_sha256"] != metadata["weights_sha256"]
     assert sorted(name for name in os.listdir(directory) if name.endswith(".keras")) == [second["model_file"]]
 
 

@@ -189,7 +189,8 @@ def evaluate_run(
     if "sample_quality" in metrics:
         if verbose:
             described = ", ".join(
-                f"{key} {str(value)[:12] if key == 'sha256' else value}" for key, value in feature_net.identity.items()
+                f"{key} {str(value)[:12] if key.endswith('sha256') else value}"
+                for key, value in feature_net.identity.items()
             )
             print(f"Sample quality of {count} samples against as many test images; features of {described}")
         record["sample_quality"] = sample_quality_metrics(

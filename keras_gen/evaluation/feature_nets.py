@@ -3,16 +3,19 @@
 A trained classifier lives in `<root>/<dataset>/` (root: saved_models/feature_nets by default):
     classifier-<hash>.keras   the Keras model (its name carries the first 12 hex digits of its SHA-256)
     feature_net.json          dataset, image shape, classes, test accuracy, the file's full SHA-256,
-                              training budget and data source: written last, it is what makes a
-                              model file current, so an interrupted training never leaves a
-                              half-written network in use.
+                              the weights' SHA-256, training budget and data source: written last,
+                              it is what makes a model file current, so an interrupted training
+                              never leaves a half-written network in use.
 Loading checks the hash: a model file changed since it was trained is refused, since numbers from
-a different feature network are not comparable.
+a different feature network are not comparable. The file's hash changes with every save (the
+archive records when it was saved); the weights' hash does not: the same seed and data on the same
+kind of CPU train the same weights, and numbers measured with them compare, whichever file holds them.
 """
 
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import os
 import time
 
@@ -97,6 +100,7 @@ def train_classifier(config):
         "dataset": config.dataset,
         "model_file": model_file,
         "sha256": digest,
+        "weights_sha256": weights_sha256(model),
         "image_shape": list(train.images.shape[1:]),
         "num_classes": num_classes,
         "test_accuracy": float(accuracy),
@@ -114,6 +118,16 @@ def train_classifier(config):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(directory, previous["model_file"]))
     return metadata
+
+
+def weights_sha256(model):
+    """SHA-256 of the model's weights (each one's dtype, shape and bytes, in the model's order)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        digest.update(f"{value.dtype.str}{value.shape};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def _labelled_batches(split, batch_size, shuffle_seed=None):
@@ -182,6 +196,8 @@ def load_classifier(dataset, root=DEFAULT_ROOT):
         "kind": "classifier",
         "dataset": dataset,
         "sha256": metadata["sha256"],
+        # Computed, not read: networks trained before the field existed have one too.
+        "weights_sha256": weights_sha256(model),
         "test_accuracy": metadata["test_accuracy"],
         "data_source": metadata.get("data_source"),  # e.g. a subset: its numbers compare only with its own.
     }

@@ -70,13 +70,16 @@ def reference_features(net, images, run_dir):
     """Features of the test images `images` (uint8): read from the run directory when computed before
     by the same network on as many images, else computed and written there."""
     path = layout.path(run_dir, layout.QUALITY_REFERENCE)
+    # The weights' hash where the network has one: a network retrained to the same weights (a new
+    # file, a new file hash) gives the same features.
+    key = net.identity.get("weights_sha256") or net.identity["sha256"]
     if os.path.exists(path):
         with np.load(path) as saved:
-            if str(saved["sha256"]) == net.identity["sha256"] and len(saved["features"]) == len(images):
+            if str(saved["sha256"]) == key and len(saved["features"]) == len(images):
                 return saved["features"]
     features, _ = net.extract(images.astype(np.float32) / 255.0)
     temporary = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(temporary, features=features, sha256=net.identity["sha256"])
+    np.savez(temporary, features=features, sha256=key)
     os.replace(temporary, path)
     return features
 
