@@ -125,10 +125,15 @@ def test_hinge_losses_at_known_scores():
 
 @pytest.mark.parametrize("layer", [spectral_norm.SNConv2D(8, 4, strides=2, padding="same"), spectral_norm.SNDense(5)])
 def test_a_normalized_kernel_has_spectral_norm_one_after_a_few_power_iterations(layer):
+    # Seeded: the kernel is drawn when the layer is built, here, and without a seed its draw depended
+    # on the tests this worker ran before (30 iterations left one draw 2.6% off).
+    keras.utils.set_random_seed(0)
     inputs = tf.random.stateless_normal((2, 8, 8, 3) if isinstance(layer, keras.layers.Conv2D) else (2, 12), (1, 2))
     layer(inputs)
     layer.kernel.assign(layer.kernel * 7.0)  # Far from 1 to start with.
-    for _ in range(30):  # One power iteration per training call, as in training.
+    # One power iteration per training call, as in training. The error shrinks as (sigma_2 / sigma_1)^k:
+    # over 20 seeds of each layer the worst was 4% after 30 iterations and 0.02% after 100.
+    for _ in range(100):
         layer(inputs, training=True)
     assert spectral_norm.spectral_norm_of(layer.kernel) > 2.0  # The variable itself is left as trained.
     assert spectral_norm.spectral_norm_of(layer.normalized_kernel(training=False)) == pytest.approx(1.0, abs=0.02)
