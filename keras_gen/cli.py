@@ -231,7 +231,8 @@ flags.DEFINE_float(
     "ema_decay",
     _DEFAULTS.ema_decay,
     "GAN/WGAN: decay of an exponential moving average of the generator's weights, which samples, "
-    "evaluation, studies and exports then use (0 or unset: none; 0.99 in gan_best_fashion_mnist, 0.999 in gan_best_cifar10).",
+    "evaluation, studies and exports then use (0 or unset: none; 0.99 in gan_best_fashion_mnist, "
+    "0.999 in gan_best_cifar10).",
     lower_bound=0.0,
 )
 flags.DEFINE_bool(
