@@ -8,9 +8,6 @@ functions do not, and must not be mixed with them).
 import math
 
 import tensorflow as tf
-import tensorflow_probability as tfp
-
-tfd = tfp.distributions
 
 # Decoder likelihoods p(x|z) over pixels in [0, 1]:
 # - "bernoulli": for binary pixels (binarized MNIST); a proper probability mass function there.
@@ -40,6 +37,10 @@ def gaussian_kl(mean, log_variance):
 
 def decoder_distribution(likelihood, logits):
     """p(x|z) as a TFP distribution over whole images (event shape = image shape)."""
+    # Imported on first use: TFP takes a second to import, which every process that never builds a
+    # likelihood (GANs, serving, the CLI's flag errors) would pay.
+    from tensorflow_probability import distributions as tfd
+
     if likelihood == "bernoulli":
         pixels = tfd.Bernoulli(logits=logits, dtype=tf.float32)
     elif likelihood == "continuous_bernoulli":

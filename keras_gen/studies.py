@@ -21,8 +21,9 @@ interpolations and posterior means are of q(z|x, y) with the images' own labels.
 Every study writes RUN/explore/<study>.png and the same image to TensorBoard (RUN/logs/explore).
 """
 
+import statistics
+
 import numpy as np
-import scipy.stats
 import tensorflow as tf
 
 from keras_gen import errors
@@ -131,7 +132,9 @@ def reconstruct(model, images, epsilons, labels=None):
 
 def manifold_axis(size=MANIFOLD_SIZE):
     """Latent values of the manifold grid: the prior's quantiles, evenly spaced in probability."""
-    axis = scipy.stats.norm.ppf(np.linspace(*MANIFOLD_QUANTILES, size)).astype(np.float32)
+    # The standard library's inverse CDF: scipy.stats would add 0.6 s to every import of keras_gen.
+    quantile = statistics.NormalDist().inv_cdf
+    axis = np.array([quantile(p) for p in np.linspace(*MANIFOLD_QUANTILES, size)], np.float32)
     axis[np.abs(axis) < 1e-6] = 0.0  # The median is 0, not a rounding error's -0.00 on the plot.
     return axis
 
