@@ -28,7 +28,7 @@ MODELS = {
     "vae": {"model": "vae"},
     "gan": {"model": "gan"},
     "wgan_clip": {"model": "wgan", "critic_steps": 2},
-    "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
+    # The gradient penalty (its interpolates drawn per replica) with the techniques and labels below.
     # The quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates.
     "gan_techniques": {"model": "gan", **QUALITY_TECHNIQUES},
     # With the class labels too: each replica takes its rows' labels with its rows' images, the

@@ -23,7 +23,7 @@ from keras_gen.runs import train_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAMILIES = {
     "vae": {"model": "vae"},
-    "wgan_clip": {"model": "wgan", "critic_steps": 2},
+    # The clipped WGAN's kill and resume is test_streaming's (a conditional WGAN with 2 critic steps).
     "wgan_gp": {"model": "wgan", "critic_steps": 2, "gradient_penalty_weight": 10.0},
     # The GAN, with the quality techniques together: hinge loss, spectral norm, DiffAugment, EMA, two learning rates
     # (the WGAN-GP with them is compared across replicas in test_distribute.py), class-conditional: a
