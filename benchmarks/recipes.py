@@ -35,6 +35,10 @@ RECIPES = {
     "hinge_sn": {"gan_loss": "hinge", "spectral_norm": True},
     "diffaugment": {"diffaugment": "color,translation,cutout"},
     "ttur": {"learning_rate": 1e-4, "critic_learning_rate": 4e-4},
+    # The discriminator faster than the generator without slowing the generator (ttur halves its steps).
+    "ttur_d4e-4": {"critic_learning_rate": 4e-4},
+    # Both networks at twice DCGAN's steps: at 2,000 steps the FID is still falling steeply.
+    "lr4e-4": {"learning_rate": 4e-4},
     # For WGAN-GP (default 1e-4 for both networks): the GAN's learning rate, twice the steps' size.
     "lr2e-4": {"learning_rate": 2e-4},
     # With --model=wgan: WGAN-GP (the penalty replaces the clipping; Adam 1e-4, layer-normalized critic).
