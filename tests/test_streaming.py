@@ -393,8 +393,9 @@ def test_a_streamed_folder_records_it_and_an_unreadable_image_stops_or_is_skippe
     folder = image_folder(tmp_path / "folder", per_class=20)
     # The MLP VAE: what is tested is the reading of the folder, three times over.
     arguments = [
-        "--model=mlp_vae", "--dataset=custom", f"--data_dir={folder}", "--image_size=16", "--latent_dim=2", "--base_filters=4",
-        "--batch_size=4", "--epochs=1", "--quality_every=0", "--grid_size=4", "--noexport", "--stream",
+        "--model=mlp_vae", "--dataset=custom", f"--data_dir={folder}", "--image_size=16", "--latent_dim=2",
+        "--base_filters=4", "--batch_size=4", "--epochs=1", "--quality_every=0", "--grid_size=4", "--noexport",
+        "--stream",
     ]  # fmt: skip
     status, lines = main_in_process(*arguments, f"--out_dir={tmp_path / 'run'}")
     assert status == 0, lines
