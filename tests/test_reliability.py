@@ -21,8 +21,8 @@ from keras_gen.training import faults, trainer
 from keras_gen.runs import train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# What a kill can break is the state a run saves: the optimizers' and the random generators' (the
-# noise, DiffAugment's draws, the critic batches), the EMA, the labels' order. The GAN with every
+# What a kill can break is the state a run saves: the optimizers', the random generators' (the
+# noise, DiffAugment's draws), the EMA, the labels' order, the critic loop's. The GAN with every
 # quality technique (hinge loss, spectral norm, DiffAugment, EMA, two learning rates) and labels holds
 # all of it but the critic loop's and the gradient penalty's, which test_streaming's kill test (a
 # conditional WGAN-GP) resumes; the VAE's resume is the SIGTERM test's below.
