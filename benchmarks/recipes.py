@@ -33,6 +33,8 @@ from keras_gen.training import trainer
 RECIPES = {
     "default": {},
     "hinge_sn": {"gan_loss": "hinge", "spectral_norm": True},
+    # The spectral norm alone, for the WGAN-GP (whose loss is its own): its critic then has no layer norm.
+    "sn": {"spectral_norm": True},
     "diffaugment": {"diffaugment": "color,translation,cutout"},
     "ttur": {"learning_rate": 1e-4, "critic_learning_rate": 4e-4},
     # The discriminator faster than the generator without slowing the generator (ttur halves its steps).
