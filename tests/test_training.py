@@ -133,3 +133,17 @@ def test_metrics_log_plots_only_the_metrics_that_moved(tmp_path, monkeypatch):
     assert set(plotted[1][0]) == {"epoch", "loss", "val_loss", "skipped_updates"}
     rows = records.read_metrics_csv(str(tmp_path / "metrics.csv"))
     assert "gradient_penalty" in rows[0] and "val_skipped_updates" not in rows[0]
+
+
+def test_the_progress_bar_numbers_epochs_out_of_the_run_not_out_of_one_fit(capsys):
+    import keras
+
+    from keras_gen.training import callbacks
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    images, targets = np.zeros((4, 2), "float32"), np.zeros((4, 1), "float32")
+    # The fit that finishes epoch 2 of an 11-epoch run resumed inside it (trainer.train's first phase).
+    model.fit(images, targets, epochs=2, initial_epoch=1, batch_size=2, verbose=2, callbacks=[callbacks.Progress(11)])
+    output = capsys.readouterr().out
+    assert output.count("Epoch ") == 1 and "Epoch 2/11" in output, output

@@ -273,6 +273,23 @@ class Checkpointer(keras.callbacks.Callback):
         return path
 
 
+class Progress(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, with epochs numbered out of the run's, not out of one fit's.
+
+    A run resumed in the middle of an epoch trains in two fits (trainer.train): Keras would call the
+    first "Epoch 2/2", or say nothing when that fit is one epoch, and the user would not see how far
+    the run is. Given to fit, it replaces the bar Keras would add.
+    """
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.run_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.run_epochs
+
+
 def describe_position(epoch, step):
     """(epochs finished, steps of the next epoch done) in words."""
     return f"end of epoch {epoch}" if step == 0 else f"epoch {epoch + 1}, step {step}"

@@ -352,8 +352,9 @@ def _train(
         steps_per_epoch=steps,
         mixed_precision=config.mixed_precision,
     )
-    # Last, so an epoch's records are on disk before its checkpoint says it is done.
-    run_callbacks.append(checkpointer)
+    # Last, so an epoch's records are on disk before its checkpoint says it is done; the progress bar
+    # after it, where Keras puts its own.
+    run_callbacks += [checkpointer, callbacks.Progress(config.epochs)]
     # A run resumed in the middle of an epoch finishes that epoch in a fit of its own (Keras gives every
     # epoch of one fit the same number of steps), then trains the rest.
     phases = [(initial_epoch, config.epochs, steps, initial_step)]
