@@ -353,8 +353,8 @@ def _train(
         mixed_precision=config.mixed_precision,
     )
     # Last, so an epoch's records are on disk before its checkpoint says it is done; the progress bar
-    # after it, where Keras puts its own.
-    run_callbacks += [checkpointer, callbacks.Progress(config.epochs)]
+    # after it, where Keras puts its own, and only where Keras would add one (verbose != 0).
+    run_callbacks += [checkpointer, *([callbacks.Progress(config.epochs)] if config.verbose else [])]
     # A run resumed in the middle of an epoch finishes that epoch in a fit of its own (Keras gives every
     # epoch of one fit the same number of steps), then trains the rest.
     phases = [(initial_epoch, config.epochs, steps, initial_step)]
