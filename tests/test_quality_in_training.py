@@ -123,6 +123,23 @@ def test_a_measurement_over_the_budget_waits_but_the_first_and_last_epochs_are_m
     assert checkpoints.best(run_dir)[1]["fid"] == pytest.approx(min(fids))
 
 
+@pytest.mark.parametrize("epochs, every, measured", [(4, 3, ["3", "4"]), (2, 5, ["2"])])
+def test_the_runs_last_epoch_is_measured_whatever_quality_every_says(labelled, tmp_path, epochs, every, measured):
+    run_dir = str(tmp_path / "run")
+    trainer.train(gan_config(labelled, run_dir, epochs=epochs, quality_every=every))
+    assert [row["epoch"] for row in rows(run_dir) if row.get("fid")] == measured
+    assert checkpoints.best(run_dir) is not None
+
+
+def test_a_conditional_run_with_fewer_samples_than_classes_logs_what_it_can(labelled, tmp_path):
+    # 8 samples for 10 classes: no class has two, so there is no FID within a class to log.
+    run_dir = str(tmp_path / "run")
+    trainer.train(gan_config(labelled, run_dir, epochs=1, conditional=True, quality_samples=8))
+    (row,) = rows(run_dir)
+    assert np.isfinite(float(row["fid"])) and 0 <= float(row["conditional_accuracy"]) <= 1
+    assert "fid_within_class" not in row
+
+
 def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     trainer.train(gan_config(labelled, run_dir, feature_nets_dir=str(tmp_path / "none"), epochs=2))

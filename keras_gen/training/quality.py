@@ -54,7 +54,9 @@ def monitor(config, test_images, run_dir, dataset_name, test_labels=None):
         return None
     reference = reference_features(net, test_images[:count], run_dir)
     labels = None if test_labels is None else np.asarray(test_labels)[:count]
-    return SampleQuality(net, reference, config.quality_every, count, config.seed, labels, config.quality_budget)
+    return SampleQuality(
+        net, reference, config.quality_every, count, config.seed, labels, config.quality_budget, config.epochs
+    )
 
 
 def within_budget(measuring_seconds, next_cost, training_seconds, budget):
@@ -87,10 +89,14 @@ def reference_features(net, images, run_dir):
 class SampleQuality(keras.callbacks.Callback):
     """Adds `fid`, `kid` (and `fid_raw` beside a weight average) to the logs of every `every`-th epoch.
 
+    The run's last epoch (`epochs`, the run's count: a resumed run may fit in two parts) is measured
+    whatever `every` and the budget say, so a run always ends with the quality of what it trained.
     Put it before the callbacks that read the logs (metrics, TensorBoard, checkpoints).
     """
 
-    def __init__(self, feature_net, reference, every, num_samples, seed=0, reference_labels=None, budget=0.0):
+    def __init__(
+        self, feature_net, reference, every, num_samples, seed=0, reference_labels=None, budget=0.0, epochs=None
+    ):
         super().__init__()
         self.feature_net = feature_net
         self.reference = reference
@@ -99,6 +105,7 @@ class SampleQuality(keras.callbacks.Callback):
         self.num_samples = num_samples
         self.seed = seed
         self.budget = budget
+        self.epochs = epochs
         self._started = None
         self._measuring_seconds = 0.0
         self._last_cost = None  # Unknown until the first measurement, which always runs.
@@ -123,14 +130,18 @@ class SampleQuality(keras.callbacks.Callback):
                 self.model, self.reference, self.reference_labels, (features, probabilities)
             )
             measured["conditional_accuracy"] = conditional["conditional_accuracy"]
-            measured["fid_within_class"] = conditional["fid_within_class_mean"]
+            # None when no class has two real and two generated images (few --quality_samples): not logged.
+            if conditional["fid_within_class_mean"] is not None:
+                measured["fid_within_class"] = conditional["fid_within_class_mean"]
         return measured
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or (epoch + 1) % self.every:
+        if logs is None:
+            return
+        last_epoch = epoch + 1 == (self.epochs or (self.params or {}).get("epochs"))
+        if (epoch + 1) % self.every and not last_epoch:
             return
         started = time.perf_counter()
-        last_epoch = epoch + 1 == (self.params or {}).get("epochs")
         if not last_epoch and self._last_cost is not None:
             training_seconds = started - self._started - self._measuring_seconds
             if not within_budget(self._measuring_seconds, self._last_cost, training_seconds, self.budget):
