@@ -140,6 +140,64 @@ def test_a_conditional_run_with_fewer_samples_than_classes_logs_what_it_can(labe
     assert "fid_within_class" not in row
 
 
+def write_checkpoint(path, value):
+    """A checkpoint of one variable holding `value`; returns its prefix."""
+    return tf.train.Checkpoint(v=tf.Variable(tf.fill([100], float(value)))).write(path)
+
+
+def kept_value(run_dir):
+    path, record = checkpoints.best(run_dir)
+    return float(tf.train.load_checkpoint(path).get_tensor("v/.ATTRIBUTES/VARIABLE_VALUE")[0]), record
+
+
+def test_an_epoch_best_twice_is_copied_beside_the_kept_best_so_a_crash_mid_copy_loses_nothing(tmp_path, monkeypatch):
+    run_dir = str(tmp_path)
+    first = write_checkpoint(str(tmp_path / "checkpoints" / "ckpt-2"), 1.0)
+    checkpoints.keep_best(run_dir, first, {"epoch": 2, "fid": 10.0})
+    # Epoch 2 redone (--resume=previous) and best again; the copy is killed after its first file.
+    again = write_checkpoint(str(tmp_path / "checkpoints" / "ckpt-3"), 2.0)
+    copy, calls = checkpoints.shutil.copyfile, []
+
+    def killed_after_one(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return copy(source, target)
+
+    monkeypatch.setattr(checkpoints.shutil, "copyfile", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.keep_best(run_dir, again, {"epoch": 2, "fid": 9.0})
+    assert kept_value(run_dir) == (1.0, {"epoch": 2, "fid": 10.0, "checkpoint": "best-epoch0002"})
+    monkeypatch.setattr(checkpoints.shutil, "copyfile", copy)
+    checkpoints.keep_best(run_dir, again, {"epoch": 2, "fid": 9.0})
+    assert kept_value(run_dir)[0] == 2.0
+    # Only the new best's files and its record remain: the old copy and the part-copy are gone.
+    kept = os.path.basename(checkpoints.best(run_dir)[0])
+    names = os.listdir(tmp_path / "checkpoints" / "best")
+    assert sorted(name.split(".")[0] for name in names) == sorted([kept] * (len(names) - 1) + ["best"])
+
+
+def test_a_resumed_run_makes_the_checkpoint_it_resumes_from_best_when_its_recorded_fid_is_lower(tmp_path):
+    run_dir = str(tmp_path)
+    one = write_checkpoint(str(tmp_path / "checkpoints" / "ckpt-1"), 1.0)
+    two = write_checkpoint(str(tmp_path / "checkpoints" / "ckpt-2"), 2.0)
+    checkpoints.keep_best(run_dir, one, {"epoch": 1, "fid": 5.0})
+    rows = [{"epoch": 1, "fid": 5.0}, {"epoch": 2, "fid": 3.0, "kid": 0.1, "loss": 1.0}]
+    # Mid-epoch: the checkpoint was not measured; the kept best stands.
+    assert checkpoints.best_to_beat(run_dir, two, (2, 7), rows) == 5.0 and kept_value(run_dir)[0] == 1.0
+    # Killed between saving epoch 2 and copying it as best: the resume copies it.
+    assert checkpoints.best_to_beat(run_dir, two, (2, 0), rows) == 3.0
+    assert kept_value(run_dir) == (2.0, {"epoch": 2, "fid": 3.0, "kid": 0.1, "checkpoint": "best-epoch0002"})
+    # Rolled back (--resume=previous) past the best, to an epoch worse than it: the resumed epoch is
+    # the best of the epochs kept, and the one to beat.
+    three = write_checkpoint(str(tmp_path / "checkpoints" / "ckpt-3"), 3.0)
+    checkpoints.keep_best(run_dir, three, {"epoch": 3, "fid": 1.0})
+    assert checkpoints.best_to_beat(run_dir, two, (2, 0), rows) == 3.0 and kept_value(run_dir)[0] == 2.0
+    # Without a measurement of the resumed epoch, nothing is kept to beat.
+    checkpoints.keep_best(run_dir, three, {"epoch": 3, "fid": 1.0})
+    assert checkpoints.best_to_beat(run_dir, two, (2, 0), rows[:1]) == float("inf")
+
+
 def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_path, capsys):
     run_dir = str(tmp_path / "run")
     trainer.train(gan_config(labelled, run_dir, feature_nets_dir=str(tmp_path / "none"), epochs=2))

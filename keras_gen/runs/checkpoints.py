@@ -8,6 +8,7 @@ the weights an uninterrupted run would have (tested).
 """
 
 import glob
+import math
 import os
 import shutil
 
@@ -21,6 +22,8 @@ RESUME_FROM = ("latest", "previous")
 # Which checkpoint evaluation, studies and exports read: "best" by FID during training, the newest,
 # or "auto": the best when the run kept one, else the newest.
 CHOICES = ("auto", "best", "newest")
+# The measurements best.json records beside the epoch.
+BEST_METRICS = ("fid", "kid", "fid_raw")
 
 
 class Checkpoint:
@@ -94,20 +97,43 @@ class Checkpoint:
 def keep_best(run_dir, path, record):
     """Copies the checkpoint at `path` as the run's best, described by `record` (epoch, fid, ...).
 
-    The files are copied under a new prefix and best.json, naming it, is written last (atomically):
-    a crash at any moment leaves the previous best or the new one, never a mix. Returns the copy's prefix.
+    The files are copied under a prefix other than the kept best's (an epoch redone after
+    --resume=previous can be best twice) and best.json, naming it, is written last (atomically): a
+    crash at any moment leaves the previous best or the new one, never a mix. Returns the copy's prefix.
     """
     directory = layout.path(run_dir, layout.CHECKPOINTS, layout.BEST)
     os.makedirs(directory, exist_ok=True)
+    previous = best(run_dir)
     prefix = os.path.join(directory, f"best-epoch{record['epoch']:04d}")
+    if previous is not None and previous[0] == prefix:
+        prefix += "-again"
     for source in glob.glob(glob.escape(path) + ".*"):
         shutil.copyfile(source, prefix + source[len(path) :])
-    previous = best(run_dir)
     io_utils.write_json(os.path.join(directory, layout.BEST_RECORD), {**record, "checkpoint": os.path.basename(prefix)})
-    if previous is not None and previous[0] != prefix:
-        for stale in glob.glob(glob.escape(previous[0]) + ".*"):
-            os.remove(stale)
+    # The previous best, and the part-copies of one a crash interrupted, are no longer named.
+    for name in os.listdir(directory):
+        if name != layout.BEST_RECORD and not name.startswith(os.path.basename(prefix) + "."):
+            os.remove(os.path.join(directory, name))
     return prefix
+
+
+def best_to_beat(run_dir, restored, start, rows):
+    """The lowest FID a run's coming epochs must beat to be kept as best; the kept best made to agree first.
+
+    A best of an epoch being redone (--resume=previous) does not count. The checkpoint resumed from,
+    when it ended an epoch (`start` is (epoch, 0)) whose FID is in `rows` (metrics.csv's records of
+    the epochs kept), becomes the best if it beats the kept one: a stop between saving it and copying
+    it, or a rollback past the kept best, would otherwise leave the best behind the records.
+    """
+    kept = best(run_dir)
+    if kept is not None and kept[1]["epoch"] > start[0]:
+        kept = None
+    row = next((row for row in rows if row["epoch"] == start[0]), {}) if restored and start[1] == 0 else {}
+    fid = row.get("fid")
+    if fid is not None and math.isfinite(fid) and (kept is None or fid < kept[1]["fid"]):
+        keep_best(run_dir, restored, {"epoch": start[0], **{name: row[name] for name in BEST_METRICS if name in row}})
+        return fid
+    return kept[1]["fid"] if kept is not None else math.inf
 
 
 def best(run_dir):

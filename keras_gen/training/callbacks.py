@@ -188,9 +188,9 @@ class Checkpointer(keras.callbacks.Callback):
         if start[1] > 0:  # The metrics' running sums restored with the checkpoint, before Keras resets them.
             self._metric_state = [variable.numpy() for variable in checkpoint.metric_variables]
         self._last_save = time.monotonic()
-        # The lowest FID of the checkpoints kept as best; one of an epoch being redone does not count.
-        kept = checkpoints.best(checkpoint.run_dir)
-        self.best_fid = kept[1]["fid"] if kept and kept[1]["epoch"] <= start[0] else math.inf
+        self.best_fid = checkpoints.best_to_beat(
+            checkpoint.run_dir, restored, start, records.training_rows(checkpoint.run_dir)
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -237,7 +237,7 @@ class Checkpointer(keras.callbacks.Callback):
         path = self._save(epoch + 1, 0)
         fid = (logs or {}).get("fid")
         if fid is not None and math.isfinite(fid) and fid < self.best_fid:
-            measured = {name: float(logs[name]) for name in ("fid", "kid", "fid_raw") if name in logs}
+            measured = {name: float(logs[name]) for name in checkpoints.BEST_METRICS if name in logs}
             record = {"epoch": epoch + 1, **measured}
             checkpoints.keep_best(self.checkpoint.run_dir, path, record)
             self.best_fid = fid
