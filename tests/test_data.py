@@ -116,7 +116,22 @@ def test_image_folder_with_train_and_test_splits(tmp_path):
     loaded = datasets.load("custom", 16, data_dir=str(tmp_path))
     assert len(loaded["train"].images) == 3 and len(loaded["test"].images) == 2
     assert loaded["train"].labels is None
-    np.testing.assert_array_equal(loaded["train"].images[1], random_images((16, 16, 1), seed=1))
+    written = sorted(random_images((16, 16, 1), seed=index).tobytes() for index in range(3))
+    assert sorted(image.tobytes() for image in loaded["train"].images) == written
+
+
+def test_a_split_folder_is_read_shuffled_so_its_first_test_images_hold_every_class(tmp_path):
+    # Found class by class, the first half of the test split would be all "a" (the sample-quality
+    # reference is the first N test images).
+    for split, count in (("train", 4), ("test", 20)):
+        for name in ("a", "b"):
+            for index in range(count):
+                _write_png(str(tmp_path / split / name / f"{index}.png"), random_images((8, 8, 1), seed=index))
+    first = datasets.load("custom", 8, data_dir=str(tmp_path))
+    assert set(first["test"].labels[:10]) == {0, 1} and sorted(first["test"].labels) == [0] * 20 + [1] * 20
+    again = datasets.load("custom", 8, data_dir=str(tmp_path))
+    np.testing.assert_array_equal(first["test"].labels, again["test"].labels)
+    np.testing.assert_array_equal(first["test"].images, again["test"].images)
 
 
 def test_missing_and_empty_folders_are_clear_errors(tmp_path):

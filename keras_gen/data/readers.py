@@ -158,9 +158,14 @@ def _as_labels(array, num_images, source):
     return labels.astype(np.int64)
 
 
+def fixed_permutation(count):
+    """A permutation of `count` positions, the same for the same count."""
+    return np.random.default_rng(_SPLIT_SEED).permutation(count)
+
+
 def split_indices(count):
     """(train, test) positions of `count` examples: TEST_FRACTION held out, the same for the same count."""
-    order = np.random.default_rng(_SPLIT_SEED).permutation(count)
+    order = fixed_permutation(count)
     num_test = max(1, int(round(count * TEST_FRACTION)))
     if count - num_test < 1:
         raise errors.UserError(f"need at least 2 images to make a train and a test split; found {count}")
@@ -291,15 +296,18 @@ def plan_image_folder(directory):
                 split: _labelled_by_folder(plan.paths, [plan.class_names[label] for label in plan.labels], names)
                 for split, plan in plans.items()
             }
-        return plans
+        # Files are found folder by folder, so class by class: shuffled (the same way every time),
+        # the first N test images (the sample-quality reference) are a sample of every class.
+        return {split: _reordered(plan, fixed_permutation(len(plan.paths))) for split, plan in plans.items()}
     plan = _plan_images(directory)
     parts = dict(zip(("train", "test"), split_indices(len(plan.paths))))
-    return {
-        split: FolderSplit(
-            [plan.paths[i] for i in indices], None if plan.labels is None else plan.labels[indices], plan.class_names
-        )
-        for split, indices in parts.items()
-    }
+    return {split: _reordered(plan, indices) for split, indices in parts.items()}
+
+
+def _reordered(plan, indices):
+    """The FolderSplit of `plan`'s files at `indices`, in that order."""
+    labels = None if plan.labels is None else plan.labels[indices]
+    return FolderSplit([plan.paths[i] for i in indices], labels, plan.class_names)
 
 
 def choose_channels(plans, image_size, sample=256):
