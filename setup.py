@@ -33,7 +33,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["keras_gen", "keras_gen.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        # pytest-xdist: the suite in two processes (-n 2), 10.5 -> 6.6 minutes on 2 cores.
+        # pytest-xdist: the suite in two processes (-n 2), one per core.
         "test": ["pytest>=8,<10", "pytest-timeout>=2.3,<3", "pytest-xdist>=3.5,<4"],
         # TensorBoard's Profile tab, for traces written with --profile_batches.
         "profile": ["tensorboard-plugin-profile>=2.20,<3"],
