@@ -102,6 +102,24 @@ def test_the_best_checkpoint_is_what_eval_export_and_resume_see(labelled, tmp_pa
     assert len(fids) == 4 and checkpoints.best(run_dir)[1]["fid"] == pytest.approx(min(fids))
 
 
+def test_a_resume_measuring_with_fewer_samples_does_not_compare_its_fids_with_the_kept_best(labelled, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    trainer.train(gan_config(labelled, run_dir, epochs=2))
+    net = feature_nets.load_classifier("fashion_mnist", labelled[1])
+    before = checkpoints.best(run_dir)[1]
+    assert before["measurement"] == {"samples": 24, "feature_net": quality.network_key(net)}
+    # FID's bias grows as the samples shrink: 8 samples' FIDs are on another scale than 24's.
+    trainer.train(
+        gan_config(labelled, run_dir, epochs=3, quality_samples=8, resume=True),
+        given_fields=["resume", "epochs", "quality_samples"],
+    )
+    after = checkpoints.best(run_dir)[1]
+    assert after["epoch"] == 3 and after["measurement"]["samples"] == 8
+    assert after["fid"] == pytest.approx(float(rows(run_dir)[-1]["fid"]))
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "the next measured epoch replaces it" in line]
+    assert f"epoch {before['epoch']}" in line and "'samples': 24" in line and "'samples': 8" in line
+
+
 def test_the_measurements_share_of_time_is_its_closed_form():
     # Measured 1 s after 9 s of training: 1 / (9 + 1) is exactly 10%.
     assert quality.within_budget(0.0, 1.0, 9.0, 0.1)

@@ -11,6 +11,7 @@ import glob
 import math
 import os
 import shutil
+import sys
 
 import tensorflow as tf
 
@@ -117,21 +118,33 @@ def keep_best(run_dir, path, record):
     return prefix
 
 
-def best_to_beat(run_dir, restored, start, rows):
+def best_to_beat(run_dir, restored, start, rows, measurement=None):
     """The lowest FID a run's coming epochs must beat to be kept as best; the kept best made to agree first.
 
     A best of an epoch being redone (--resume=previous) does not count. The checkpoint resumed from,
     when it ended an epoch (`start` is (epoch, 0)) whose FID is in `rows` (metrics.csv's records of
     the epochs kept), becomes the best if it beats the kept one: a stop between saving it and copying
     it, or a rollback past the kept best, would otherwise leave the best behind the records.
+
+    `measurement`: what the coming FIDs are measured with (SampleQuality.identity). A kept best
+    measured otherwise (a resume with another --quality_samples or feature network) is on another
+    scale: the next measured epoch replaces it, and one line says so.
     """
     kept = best(run_dir)
     if kept is not None and kept[1]["epoch"] > start[0]:
         kept = None
+    if kept is not None and measurement is not None and kept[1].get("measurement", measurement) != measurement:
+        print(
+            f"note: the best checkpoint (epoch {kept[1]['epoch']}, FID {kept[1]['fid']:.4g}) was measured with "
+            f"{kept[1]['measurement']}, FIDs now with {measurement}: the next measured epoch replaces it",
+            file=sys.stderr,
+        )
+        return math.inf
     row = next((row for row in rows if row["epoch"] == start[0]), {}) if restored and start[1] == 0 else {}
     fid = row.get("fid")
     if fid is not None and math.isfinite(fid) and (kept is None or fid < kept[1]["fid"]):
-        keep_best(run_dir, restored, {"epoch": start[0], **{name: row[name] for name in BEST_METRICS if name in row}})
+        record = {"epoch": start[0], **{name: row[name] for name in BEST_METRICS if name in row}}
+        keep_best(run_dir, restored, {**record, **({"measurement": measurement} if measurement else {})})
         return fid
     return kept[1]["fid"] if kept is not None else math.inf
 

@@ -166,11 +166,13 @@ class Checkpointer(keras.callbacks.Callback):
             first), so a checkpoint is either inside an epoch or at its end.
         mixed_precision: the run's training.precision policy (the warning about skipped updates
             names loss scaling as their cause under float16).
+        measurement: what the run's FIDs are measured with (SampleQuality.identity), kept in the
+            best checkpoint's record, or None.
     """
 
     def __init__(self, checkpoint, start=(0, 0), every_steps=None, every_seconds=600.0, stop_signals=None,
                  nan_policy="stop", out_dir="", restored=None, steps_per_epoch=None,
-                 mixed_precision="float32"):  # fmt: skip
+                 mixed_precision="float32", measurement=None):  # fmt: skip
         super().__init__()
         self.checkpoint = checkpoint
         self.start = start
@@ -188,8 +190,9 @@ class Checkpointer(keras.callbacks.Callback):
         if start[1] > 0:  # The metrics' running sums restored with the checkpoint, before Keras resets them.
             self._metric_state = [variable.numpy() for variable in checkpoint.metric_variables]
         self._last_save = time.monotonic()
+        self.measurement = measurement
         self.best_fid = checkpoints.best_to_beat(
-            checkpoint.run_dir, restored, start, records.training_rows(checkpoint.run_dir)
+            checkpoint.run_dir, restored, start, records.training_rows(checkpoint.run_dir), measurement
         )
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -238,7 +241,7 @@ class Checkpointer(keras.callbacks.Callback):
         fid = (logs or {}).get("fid")
         if fid is not None and math.isfinite(fid) and fid < self.best_fid:
             measured = {name: float(logs[name]) for name in checkpoints.BEST_METRICS if name in logs}
-            record = {"epoch": epoch + 1, **measured}
+            record = {"epoch": epoch + 1, **measured, **({"measurement": self.measurement} if self.measurement else {})}
             checkpoints.keep_best(self.checkpoint.run_dir, path, record)
             self.best_fid = fid
         if self.stop_signals is not None and self.stop_signals.received:

@@ -59,6 +59,12 @@ def monitor(config, test_images, run_dir, dataset_name, test_labels=None):
     )
 
 
+def network_key(net):
+    """What identifies a feature network's features: the weights' hash where it has one (a network
+    retrained to the same weights is a new file with a new file hash, and gives the same features)."""
+    return net.identity.get("weights_sha256") or net.identity["sha256"]
+
+
 def within_budget(measuring_seconds, next_cost, training_seconds, budget):
     """Whether one more measurement costing `next_cost` seconds keeps the measurements' share of the
     time (`measuring_seconds` of them beside `training_seconds` of training) at most `budget` (0: no limit)."""
@@ -72,9 +78,7 @@ def reference_features(net, images, run_dir):
     """Features of the test images `images` (uint8): read from the run directory when computed before
     by the same network on as many images, else computed and written there."""
     path = layout.path(run_dir, layout.QUALITY_REFERENCE)
-    # The weights' hash where the network has one: a network retrained to the same weights (a new
-    # file, a new file hash) gives the same features.
-    key = net.identity.get("weights_sha256") or net.identity["sha256"]
+    key = network_key(net)
     if os.path.exists(path):
         with np.load(path) as saved:
             if str(saved["sha256"]) == key and len(saved["features"]) == len(images):
@@ -106,6 +110,9 @@ class SampleQuality(keras.callbacks.Callback):
         self.seed = seed
         self.budget = budget
         self.epochs = epochs
+        # FIDs compare only between measurements of as many samples on the same network (FID's bias
+        # falls with the sample count): the best checkpoint's record names both.
+        self.identity = {"samples": int(num_samples), "feature_net": network_key(feature_net)}
         self._started = None
         self._measuring_seconds = 0.0
         self._last_cost = None  # Unknown until the first measurement, which always runs.

@@ -351,6 +351,7 @@ def _train(
         restored=restored,
         steps_per_epoch=steps,
         mixed_precision=config.mixed_precision,
+        measurement=sample_quality.identity if sample_quality else None,
     )
     # Last, so an epoch's records are on disk before its checkpoint says it is done; the progress bar
     # after it, where Keras puts its own, and only where Keras would add one (verbose != 0).
