@@ -125,7 +125,7 @@ def test_on_real_fashion_mnist_train_is_far_closer_to_test_than_shuffled_pixels(
     assert near["precision"] > 0.5 > far["precision"] and near["recall"] > 0.5 > far["recall"], (near, far)
 
 
-def test_eval_of_a_gan_run_records_sample_quality_and_the_feature_net(tmp_path, labelled_folder):
+def test_eval_of_a_gan_run_records_sample_quality_and_the_feature_net(tmp_path, labelled_folder, monkeypatch):
     from conftest import tiny_train_config
     from keras_gen.evaluation import evaluate
     from keras_gen.training import trainer
@@ -134,12 +134,23 @@ def test_eval_of_a_gan_run_records_sample_quality_and_the_feature_net(tmp_path, 
     metadata = feature_nets.train_classifier(config)
     run_config = tiny_train_config(labelled_folder, tmp_path / "gan", model="gan", dataset="mnist", epochs=1)
     _, run_dir = trainer.train(run_config)
-    record = evaluate.evaluate_run(run_dir, num_samples=12, feature_nets_root=config.root)
+    with pytest.raises(errors.UserError, match=r"--num_samples=12 .* needs at least 20 .* --metrics=likelihood"):
+        evaluate.evaluate_run(run_dir, num_samples=12, feature_nets_root=config.root)
+    compared, compare = [], evaluate.sample_quality.compare
+
+    def counting(real, fake, seed=0):
+        compared.append((len(real[0]), len(fake[0])))
+        return compare(real, fake, seed)
+
+    monkeypatch.setattr(evaluate.sample_quality, "compare", counting)
+    # More than the 24 test images: the samples and the training images' floor are as many as they.
+    record = evaluate.evaluate_run(run_dir, num_samples=40, feature_nets_root=config.root)
+    assert compared == [(24, 24), (24, 24)]
     with open(os.path.join(run_dir, "metrics.json")) as stream:
         assert json.load(stream) == record
     quality = record["sample_quality"]
     assert quality["feature_net"]["sha256"] == metadata["sha256"]
-    assert quality["num_real"] == quality["num_generated"] == 12
+    assert quality["num_real"] == quality["num_generated"] == 24 and quality["seed"] == 0
     assert "likelihood" not in record  # A GAN has no likelihood to report.
     for result in (quality, quality["real_train_vs_test"]):
         assert result["fid"] >= 0 and 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1

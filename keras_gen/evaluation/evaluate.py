@@ -80,7 +80,9 @@ def sample_quality_metrics(model, splits, feature_net, num_samples, seed=0, clas
     images: about what a perfect conditional model reaches.
     """
     test = splits["test"].images[:num_samples].astype(np.float32) / 255.0
-    train = splits["train"].head(num_samples).astype(np.float32) / 255.0
+    # As many as the test images: FID's and KID's bias depend on the count, so the floor of a perfect
+    # model is measured at the model's own.
+    train = splits["train"].head(len(test)).astype(np.float32) / 255.0
     real = feature_net.extract(test)
     result = {
         "feature_net": feature_net.identity,
@@ -169,6 +171,12 @@ def evaluate_run(
     if skipped:
         record["skipped"] = skipped
     count = min(num_samples, len(splits["test"].images))
+    if "sample_quality" in metrics and count < sample_quality.MIN_SAMPLES:
+        raise errors.UserError(
+            f"--num_samples={num_samples} with {len(splits['test'].images)} test images: sample quality needs at "
+            f"least {sample_quality.MIN_SAMPLES} (the Inception score over 10 splits, precision and recall with "
+            "k=3, KID's subsets); pass --metrics=likelihood to bound the likelihood of fewer"
+        )
     evaluated_at = datetime.datetime.now().isoformat(timespec="seconds")
     if "likelihood" in metrics:
         batches, _ = reopen.eval_split(run, max_images=num_samples, splits=splits)
@@ -176,6 +184,7 @@ def evaluate_run(
             "decoder_likelihood": run.model.likelihood,
             "units": "nats per image",
             "iw_samples": iw_samples,
+            "seed": seed,
             "evaluated_at": evaluated_at,
         }
         if verbose:
@@ -196,7 +205,8 @@ def evaluate_run(
         record["sample_quality"] = sample_quality_metrics(
             run.model, splits, feature_net, num_samples, seed, run.record.get("class_names")
         )
-        record["sample_quality"]["evaluated_at"] = evaluated_at
+        # Each group names its seed: a group kept from an earlier evaluation may have had another.
+        record["sample_quality"].update(seed=seed, evaluated_at=evaluated_at)
     io_utils.write_json(layout.path(run_dir, layout.EVALUATION), record)
     return record
 

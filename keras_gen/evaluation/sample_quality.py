@@ -16,6 +16,10 @@ Numbers are comparable only between runs measured with the same feature network.
 
 import numpy as np
 
+# The fewest samples (and real images) `compare` is defined for: the score's 10 splits of at least
+# two, precision and recall's k=3 neighbours, KID's subsets of at least two.
+MIN_SAMPLES = 20
+
 
 def gaussian_statistics(features):
     """(mean (d,), covariance (d, d)) of features (num, d), in float64."""
