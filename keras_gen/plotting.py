@@ -182,11 +182,14 @@ def scatter_by_class(points, labels, class_names, path, axes_names, title):
     if labels is None:
         axes.scatter(points[:, 0], points[:, 1], s=3, alpha=0.5, color="tab:blue", label="unlabelled")
     else:
-        colours = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+        count = int(labels.max()) + 1
+        # Qualitative maps while they have a colour per class; past 20 classes, evenly spaced hues.
+        colours = plt.get_cmap("tab10" if count <= 10 else "tab20" if count <= 20 else "turbo")
         for label in np.unique(labels):
             chosen = labels == label
             name = class_names[label] if class_names and label < len(class_names) else str(label)
-            axes.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.5, color=colours(label % 20), label=name)
+            colour = colours(label) if count <= 20 else colours(label / (count - 1))
+            axes.scatter(points[chosen, 0], points[chosen, 1], s=3, alpha=0.5, color=colour, label=name)
     axes.set_xlabel(axes_names[0])
     axes.set_ylabel(axes_names[1])
     axes.set_title(title, fontsize=10)

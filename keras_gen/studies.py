@@ -187,17 +187,17 @@ def _class_names(run):
     return run.record.get("class_names") or [str(label) for label in range(run.model.num_classes)]
 
 
-def _first_images(run, count):
-    """(images, labels) of the first `count` test images of the run, as its model sees them; labels
-    only for a conditional model (else None)."""
+def _first_images(run, count, at_least=None):
+    """(images, labels) of the first `count` test images of the run (at least `at_least`, default
+    `count`), as its model sees them; labels only for a conditional model (else None)."""
     batches, _ = reopen.eval_split(run, max_images=count)
     batches = list(batches.as_numpy_iterator())
     labels = None
     if getattr(run.model, "num_classes", 0):
         batches, labels = [images for images, _ in batches], np.concatenate([labels for _, labels in batches])
     images = np.concatenate(batches)
-    if len(images) < count:
-        raise errors.UserError(f"the test split holds {len(images)} images; this study needs {count}")
+    if len(images) < (at_least or count):
+        raise errors.UserError(f"the test split holds {len(images)} images; this study needs {at_least or count}")
     return images, labels
 
 
@@ -206,7 +206,10 @@ def _interpolation_ends(rng, labels, count):
     if labels is None:
         first, second = rng.choice(count, 2, replace=False)
         return int(first), int(second)
-    first = int(rng.choice(count))
+    repeated = [index for index in range(count) if np.count_nonzero(labels == labels[index]) > 1]
+    if not repeated:
+        raise errors.UserError(f"--study=interpolate: no two of the first {count} test images share a class")
+    first = int(rng.choice(repeated))
     same_class = np.flatnonzero(labels == labels[first])
     same_class = same_class[same_class != first]
     if not len(same_class):
@@ -214,10 +217,11 @@ def _interpolation_ends(rng, labels, count):
     return first, int(rng.choice(same_class))
 
 
-def _study_class(run, study_class):
-    """The class a conditional model draws traverse, manifold and generator interpolations as; None otherwise."""
+def _study_class(run, study_class, used=True):
+    """The class a conditional model draws traverse, manifold and generator interpolations as; None
+    otherwise (and for studies that do not draw one class: `used` False)."""
     classes = getattr(run.model, "num_classes", 0)
-    if not classes:
+    if not classes or not used:
         return None
     if not 0 <= study_class < classes:
         raise errors.UserError(f"--study_class={study_class}; expected a class index from 0 to {classes - 1}")
@@ -254,9 +258,9 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000, st
     rng = np.random.default_rng(seed)
     path = layout.study_figure(out_dir, study)
     title = f"{config.model} on {config.dataset} (z={model.latent_dim}, epoch {run.epochs})"
-    label = _study_class(run, study_class)
     drawn_as_one_class = study in ("traverse", "manifold") or (study == "interpolate" and not hasattr(model, "encode"))
-    if label is not None and drawn_as_one_class:
+    label = _study_class(run, study_class, used=drawn_as_one_class)
+    if label is not None:
         title = f"{title}, class {_class_names(run)[label]}"
     if study == "traverse":
         dims = list(dims) if dims else list(range(min(model.latent_dim, 10)))
@@ -274,7 +278,8 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000, st
         )
     elif study == "interpolate":
         if hasattr(model, "encode"):
-            images, labels = _first_images(run, 2 * config.batch_size)
+            # Two images; for a conditional VAE two of a class, found among a few batches' worth.
+            images, labels = _first_images(run, 2 * config.batch_size, at_least=2)
             first, second = _interpolation_ends(rng, labels, len(images))
             ends = images[[first, second]]
             end_label = None if labels is None else int(labels[first])
@@ -323,8 +328,16 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000, st
         )
     elif study == "scatter":
         _needs_encoder(model, study)
+        if model.latent_dim < 2:
+            raise errors.UserError(
+                f"--study=scatter plots two latent dimensions; this run has latent_dim={model.latent_dim} "
+                "(--study=traverse shows it)"
+            )
         batches, split = reopen.eval_split(run, max_images=num_images)
-        data, kept = project_2d(posterior_means(model, batches))
+        means = posterior_means(model, batches)
+        if model.latent_dim > 2 and len(means) < 2:
+            raise errors.UserError(f"--num_samples={num_images}: a PCA of the posterior means needs at least 2 images")
+        data, kept = project_2d(means)
         if model.latent_dim > 2:
             axes_names = ("principal component 1", "principal component 2")
             what = f"PCA of {model.latent_dim}-D posterior means ({kept:.0%} of their variance)"
@@ -365,6 +378,11 @@ def run_study(run, study, out_dir=None, dims=None, seed=0, num_images=10_000, st
         )
     elif study == "class_interpolate":
         _needs_classes(model, study, run)
+        if not hasattr(model, "class_embeddings"):
+            raise errors.UserError(
+                f"--study=class_interpolate walks between a GAN's or WGAN's label embeddings; {run.directory} holds "
+                f"a conditional {config.model} (--study=analogy draws one image as every class)"
+            )
         names = _class_names(run)
         # Neighbouring classes, and as many rows as there are classes (at most 10).
         pairs = [(row % model.num_classes, (row + 1) % model.num_classes) for row in range(min(model.num_classes, 10))]

@@ -1,5 +1,6 @@
 """Class-conditional GAN and WGAN: labels from the data through the networks, studies and metrics."""
 
+import dataclasses
 import json
 import os
 
@@ -239,6 +240,13 @@ def test_the_analogy_study_draws_each_test_images_posterior_as_every_class(tmp_p
         assert os.path.exists(studies.run_study(run, study, num_images=6)[0])
     with pytest.raises(errors.UserError, match="--study_class=5; expected a class index from 0 to 2"):
         studies.run_study(run, "traverse", study_class=5)
+    assert os.path.exists(studies.run_study(run, "analogy", study_class=5)[0])  # It draws every class anyway.
+    with pytest.raises(errors.UserError, match="class_interpolate walks between a GAN's or WGAN's label embeddings"):
+        studies.run_study(run, "class_interpolate")
+    # A test split smaller than the two batches interpolate looks through for two images of a class.
+    wide = run._replace(config=dataclasses.replace(run.config, batch_size=64))
+    _, data = studies.run_study(wide, "interpolate")
+    assert data.shape[:2] == (2, studies.INTERPOLATION_STEPS)
 
 
 def test_with_spectral_norm_the_class_projection_is_normalized_too():

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_train_config, write_idx_folder
-from keras_gen import errors, models, studies
+from keras_gen import errors, models, plotting, studies
 from keras_gen.runs import reopen
 from keras_gen.runs import train_config
 from keras_gen.training import trainer
@@ -145,10 +145,28 @@ def test_studies_beyond_two_latents_and_without_an_encoder(trained_runs, tmp_pat
     for study in ("reconstruct", "scatter"):
         with pytest.raises(errors.UserError, match="needs a model with an encoder"):
             studies.run_study(generator, study, out_dir=str(tmp_path))
+    one_latent = generator._replace(model=models.build("vae", (16, 16, 1), latent_dim=1, base_filters=4))
+    with pytest.raises(errors.UserError, match="--study=scatter plots two latent dimensions; .* latent_dim=1"):
+        studies.run_study(one_latent, "scatter", out_dir=str(tmp_path))
     # Generators interpolate between prior draws and have a manifold at 2 latents.
     for study, grid in (("interpolate", (2, 10)), ("manifold", (15, 15))):
         _, tiles = studies.run_study(generator, study, out_dir=str(tmp_path))
         assert tiles.shape[:2] == grid
+
+
+def test_the_scatter_gives_every_class_its_own_colour_past_twenty_classes(tmp_path, monkeypatch):
+    colours = []
+    scatter = plotting.plt.Axes.scatter
+
+    def recording(self, *args, **kwargs):
+        colours.append(tuple(kwargs["color"]))
+        return scatter(self, *args, **kwargs)
+
+    monkeypatch.setattr(plotting.plt.Axes, "scatter", recording)
+    labels = np.arange(25).repeat(2)
+    points = np.random.default_rng(0).standard_normal((50, 2))
+    plotting.scatter_by_class(points, labels, None, str(tmp_path / "s.png"), ("a", "b"), "25 classes")
+    assert len(colours) == 25 and len(set(colours)) == 25
 
 
 def test_load_run_of_a_directory_without_a_run_is_a_clear_error(tmp_path):
