@@ -83,6 +83,35 @@ def test_npz_without_x_is_a_clear_error(tmp_path):
         datasets.load("custom", 16, data_dir=str(tmp_path / "data.npz"))
 
 
+@pytest.mark.parametrize("kind", ["npz", "compressed_npz", "idx_gz"])
+def test_a_damaged_file_is_a_one_line_error_wherever_the_damage_is(tmp_path, kind):
+    if kind == "idx_gz":
+        directory = str(tmp_path / "idx")
+        write_idx_folder(directory, num_train=40, num_test=8)
+        path = os.path.join(directory, "train-images-idx3-ubyte.gz")
+    else:
+        directory = path = str(tmp_path / "data.npz")
+        save = np.savez_compressed if kind == "compressed_npz" else np.savez
+        save(path, x=random_images((40, 8, 8)), y=np.arange(40) % 3)
+    with open(path, "rb") as stream:
+        intact = stream.read()
+    damaged = [intact[: len(intact) // 2]]  # Truncated, then one byte flipped at 40 places.
+    for position in np.linspace(0, len(intact) - 1, 40).astype(int):
+        flipped = bytearray(intact)
+        flipped[position] ^= 0xFF
+        damaged.append(bytes(flipped))
+    failures = 0
+    for content in damaged:
+        with open(path, "wb") as stream:
+            stream.write(content)
+        try:
+            datasets.load("custom", 8, data_dir=directory)
+        except errors.UserError as error:
+            assert path in str(error) and "\n" not in str(error)
+            failures += 1
+    assert failures >= 10  # Most damage is caught; what is not left the arrays readable as images.
+
+
 def test_svhn_mat_files(tmp_path):
     for split, count in (("train", 5), ("test", 3)):
         images = random_images((count, 32, 32, 3), seed=count)

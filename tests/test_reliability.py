@@ -191,6 +191,18 @@ def test_a_damaged_checkpoint_is_named_and_previous_is_used_only_when_asked(data
     assert "Resuming" in main_in_process.stdout and "ckpt-2" in main_in_process.stdout
 
 
+def test_a_mid_epoch_resume_with_another_batch_size_is_refused(data_path, tmp_path):
+    run = {**RUN, "epochs": 1, "steps_per_epoch": 8, "checkpoint_every": 3}
+    _, run_dir = trainer.train(tiny_train_config(data_path, tmp_path / "run", **run))
+    kept = sorted(os.listdir(os.path.join(run_dir, "checkpoints")))
+    # The checkpoint before the newest is at step 6: six batches of 4, not of 8.
+    config = tiny_train_config(data_path, run_dir, resume="previous", **{**run, "batch_size": 8})
+    refused = r"--batch_size=8: the checkpoint is at step 6 of epoch 1, 6 batches of 4;"
+    with pytest.raises(errors.UserError, match=refused):
+        trainer.train(config, given_fields=["resume", "batch_size"])
+    assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == kept
+
+
 def test_a_write_that_fails_half_way_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
     io_utils.write_json(path, {"epoch": 1})

@@ -391,6 +391,16 @@ def test_a_large_image_folder_streams_the_images_training_from_memory_sees(tmp_p
     np.testing.assert_allclose(first, in_memory["train"].images[split.indices[:3]], atol=1)
 
 
+def test_a_run_read_from_memory_resumes_from_memory_whatever_memory_it_finds(tmp_path, monkeypatch):
+    folder = image_folder(tmp_path / "folder")
+    settings = dict(model="mlp_vae", dataset="custom", image_size=16, latent_dim=2, batch_size=4, epochs=1)
+    _, run_dir = trainer.train(tiny_train_config(folder, tmp_path / "run", **settings))
+    monkeypatch.setattr(datasets, "MEMORY_FRACTION", 1e-9)  # A new run would stream.
+    assert datasets.load("custom", 16, data_dir=folder, stream_train="auto")["train"].streamed
+    trainer.train(tiny_train_config(folder, run_dir, **{**settings, "epochs": 2}, resume=True), ["resume", "epochs"])
+    assert train_config.read_record(run_dir)["config"]["stream"] is False
+
+
 def test_a_streamed_folder_records_it_and_an_unreadable_image_stops_or_is_skipped(tmp_path, main_in_process):
     folder = image_folder(tmp_path / "folder", per_class=20)
     # The MLP VAE: what is tested is the reading of the folder, three times over.

@@ -17,6 +17,7 @@ import collections
 import gzip
 import os
 import sys
+import zlib
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def read_idx(path):
     try:
         with opener(path, "rb") as stream:
             content = stream.read()
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:  # zlib: a damaged .gz whose header still reads.
         raise errors.UserError(f"cannot read IDX file {path}: {error}") from None
     if len(content) < 4 or content[0] != 0 or content[1] != 0:
         raise errors.UserError(f"{path} is not an IDX file: it does not start with the IDX magic number")
@@ -184,6 +185,15 @@ def split_train_test(images, labels):
 
 def read_npz(path):
     """Reads an .npz holding `x_train`/`x_test` (+ `y_*`) or `x` (+ `y`)."""
+    try:
+        return _read_npz(path)
+    except errors.UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a damaged archive fails in zipfile, zlib or numpy's header parser.
+        raise errors.UserError(f"cannot read .npz file {path} (damaged or not an .npz): {error!r}") from None
+
+
+def _read_npz(path):
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:

@@ -120,10 +120,9 @@ def run(config, given_fields=(), extra_callbacks=()):
     chief, task = distribute.task_of(strategy)
     # Data and model before the run directory: a dataset that cannot be found or a model that does not
     # fit in memory leaves nothing behind.
-    splits = datasets.load(
-        config.dataset, config.image_size, data_dir=config.data_dir, stream_train="always" if config.stream else "auto"
-    )
-    # Recorded, so a resumed run reads the data as this one did whatever memory it finds then.
+    # A resumed run reads the data as it did (config.stream, recorded below), whatever memory it finds now.
+    stream_train = "always" if config.stream else None if config.resume else "auto"
+    splits = datasets.load(config.dataset, config.image_size, data_dir=config.data_dir, stream_train=stream_train)
     config.stream = splits["train"].streamed
     class_names = _classes(config, splits)
     keras.utils.set_random_seed(config.seed)
@@ -290,6 +289,14 @@ def _train(
     if initial_epoch >= config.epochs:
         print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
         return Outcome(model, config.out_dir, True, write_dir == config.out_dir)
+    saved_batch = (previous or {}).get("config", {}).get("batch_size", config.batch_size)
+    if initial_step and config.batch_size != saved_batch:
+        # The position counts batches of the old size: skipping as many of the new would lose images.
+        raise errors.UserError(
+            f"--batch_size={config.batch_size}: the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, "
+            f"{initial_step} batches of {saved_batch}; finish the epoch with --batch_size={saved_batch} (a new batch "
+            "size can start at an epoch's end)"
+        )
     if initial_step >= steps:
         raise errors.UserError(
             f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, but an epoch now has {steps} "
