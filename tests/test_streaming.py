@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import random_images, tiny_train_config, write_idx_folder, write_npz
-from keras_gen import errors
+from keras_gen import errors, io_utils
 from keras_gen.data import datasets, prepare, readers, shards, stream
 from keras_gen.runs import checkpoints, reopen, train_config
 from keras_gen.training import trainer
@@ -399,6 +399,20 @@ def test_a_run_read_from_memory_resumes_from_memory_whatever_memory_it_finds(tmp
     assert datasets.load("custom", 16, data_dir=folder, stream_train="auto")["train"].streamed
     trainer.train(tiny_train_config(folder, run_dir, **{**settings, "epochs": 2}, resume=True), ["resume", "epochs"])
     assert train_config.read_record(run_dir)["config"]["stream"] is False
+
+
+def test_a_streamed_epoch_resumed_on_another_number_of_workers_is_refused(tmp_path):
+    folder = image_folder(tmp_path / "folder", per_class=20)
+    settings = dict(model="mlp_vae", dataset="custom", image_size=16, latent_dim=2, batch_size=4, epochs=1,
+                    stream=True, steps_per_epoch=8, checkpoint_every=3)  # fmt: skip
+    _, run_dir = trainer.train(tiny_train_config(folder, tmp_path / "run", **settings))
+    record = train_config.read_record(run_dir)
+    assert record["input_pipelines"] == 1
+    # As if two workers had streamed it: the checkpoint before the newest is at step 6 of their streams.
+    io_utils.write_json(os.path.join(run_dir, "config.json"), {**record, "input_pipelines": 2})
+    config = tiny_train_config(folder, run_dir, **settings, resume="previous")
+    with pytest.raises(errors.UserError, match=r"step 6 of epoch 1 of data streamed to 2 worker\(s\); this run has 1"):
+        trainer.train(config, given_fields=["resume"])
 
 
 def test_a_streamed_folder_records_it_and_an_unreadable_image_stops_or_is_skipped(tmp_path, main_in_process):

@@ -185,10 +185,19 @@ def config_for_resume(config, given_fields):
 
 
 def write_record(
-    directory, config, data_source, image_shape, previous=None, resumed_at=None, changed=(), class_names=None
+    directory,
+    config,
+    data_source,
+    image_shape,
+    previous=None,
+    resumed_at=None,
+    changed=(),
+    class_names=None,
+    input_pipelines=1,
 ):
     """Writes config.json; a resumed run keeps the original record, updates its config and appends
-    when it resumed and which flags it changed. `class_names`: of a conditional model's labels 0, 1, ..."""
+    when it resumed and which flags it changed. `class_names`: of a conditional model's labels 0, 1, ...;
+    `input_pipelines`: the workers reading the data (a streamed epoch's order depends on it)."""
     record = previous or {
         "data_source": data_source,
         "image_shape": list(image_shape),
@@ -197,6 +206,7 @@ def write_record(
         **({"class_names": list(class_names)} if class_names else {}),
     }
     record["config"] = dataclasses.asdict(config)
+    record["input_pipelines"] = input_pipelines
     if resumed_at is not None:
         record.setdefault("resumes", []).append(
             {

@@ -297,6 +297,15 @@ def _train(
             f"{initial_step} batches of {saved_batch}; finish the epoch with --batch_size={saved_batch} (a new batch "
             "size can start at an epoch's end)"
         )
+    pipelines = distribute.num_workers(strategy)
+    read_by = (previous or {}).get("input_pipelines", pipelines)
+    if streamed and initial_step and read_by != pipelines:
+        # Each worker reads its own shards in its own order: the steps done are of another stream.
+        raise errors.UserError(
+            f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1} of data streamed to {read_by} "
+            f"worker(s); this run has {pipelines}. Finish the epoch on {read_by} (a checkpoint at an epoch's end "
+            "resumes on any number)"
+        )
     if initial_step >= steps:
         raise errors.UserError(
             f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, but an epoch now has {steps} "
@@ -305,9 +314,13 @@ def _train(
     data_source = train_split.source.rsplit(" [", 1)[0]
     if config.resume:
         changed = [name for name in given_fields if name not in ("resume", "out_dir", "verbose")]
-        train_config.write_record(write_dir, config, data_source, image_shape, previous, initial_epoch, changed)
+        train_config.write_record(
+            write_dir, config, data_source, image_shape, previous, initial_epoch, changed, input_pipelines=pipelines
+        )
     else:
-        train_config.write_record(write_dir, config, data_source, image_shape, class_names=class_names)
+        train_config.write_record(
+            write_dir, config, data_source, image_shape, class_names=class_names, input_pipelines=pipelines
+        )
 
     pixel_noise = model.pixel_noise(spec.binarize)
     test_batches = pipeline.eval_dataset(
