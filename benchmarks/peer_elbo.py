@@ -5,9 +5,12 @@ For each seed of `--seeds`, keras_gen trains the VAE of issue 12's budget (`--mo
 Fashion-MNIST at 32x32, batch 64, Adam 1e-3, `--epochs` x `--steps_per_epoch` = 1,800 steps, stride-2
 layers padded as `--conv_padding` says, `--encoder_dense_activation` after the encoder's dense layer), then
 the peer (`torch_peer.py --model vae --train_steps N`, the same network in PyTorch) trains with the
-same seed right after it. Both are scored with the peer's estimator: the one-sample ELBO of all
-10,000 test images, binarized once with a fixed seed, batch norm in inference mode. The standard
-error is over test images; the spread between seeds is the training's own.
+same seed right after it. Both are scored with the peer's estimator on the peer's own test set:
+the one-sample ELBO of all 10,000 test images binarized once as the peer binarizes them (torch,
+seed 1234; drawn by the peer's Python and kept in the output directory), batch norm in inference
+mode. A binarization is a draw: the same model scores 0.1-0.2 nats apart on two of them, the same
+for every seed, so both sides are scored on one. The standard error is over test images; the
+spread between seeds is the training's own.
 
 Rerun, the command reuses the runs it finished, keras_gen's and the peer's.
 """
@@ -45,6 +48,33 @@ def test_bounds(model, images):
 
 # What the peer writes into its --out directory for the VAE: its test bounds, samples and budget.
 PEER_RESULT = "vae_c1_torch.npz"
+PEER_TEST_IMAGES = "peer_test_binarized.npy"
+PEER_DATA = os.path.join(datasets.DEBIAN_DATASETS_ROOT, "fashion-mnist")  # The peer's --data_dir default.
+# The peer's binarization of the test set, drawn as its evaluate_and_save draws it (its first use of
+# a Generator seeded 1234), by its own data reader; NHWC uint8.
+PEER_BINARIZATION = """
+import sys
+import numpy as np
+import torch
+script, out = sys.argv[1], sys.argv[2]
+sys.path.insert(0, __import__("os").path.dirname(script))
+peer = __import__("importlib").import_module(__import__("os").path.basename(script)[:-3])
+test = torch.bernoulli(peer.load_fmnist(sys.argv[3], "test", 1), generator=torch.Generator().manual_seed(1234))
+np.save(out, test.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+"""
+
+
+def peer_test_images(settings, out_dir):
+    """The test images the peer scores itself on (float32 NHWC of 0 and 1), drawn by the peer's Python once."""
+    path = os.path.join(out_dir, PEER_TEST_IMAGES)
+    if not os.path.exists(path):
+        os.makedirs(out_dir, exist_ok=True)
+        command = [settings.peer_python, "-c", PEER_BINARIZATION, settings.peer_script, path + ".tmp.npy", PEER_DATA]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise SystemExit(f"peer_elbo: the peer's binarization failed: {' '.join(completed.stderr.split())[-300:]}")
+        os.replace(path + ".tmp.npy", path)
+    return np.load(path).astype(np.float32)
 
 
 def run_peer(settings, seed, steps, out_dir):
@@ -83,7 +113,7 @@ def train_vae(settings, seed, run_dir, conditional=False, dataset="binarized_fas
 
 
 def run(settings):
-    test = binarized_test_images()
+    test = peer_test_images(settings, settings.out_dir)
     steps = settings.epochs * settings.steps_per_epoch
     rows, measured = [], []
     for seed in (int(seed) for seed in settings.seeds):

@@ -172,6 +172,17 @@ def test_peer_elbo_scores_the_whole_test_set_binarized_once_like_the_peer():
     np.testing.assert_array_equal(images, peer_elbo.binarized_test_images())  # Once: the same every time.
 
 
+def test_peer_elbo_scores_on_the_peers_binarization_drawn_once_by_the_peers_python(tmp_path):
+    settings = types.SimpleNamespace(peer_python=sys.executable, peer_script=throughput.PEER_SCRIPT)
+    with pytest.raises(SystemExit, match="the peer's binarization failed: .*No module named 'torch'"):
+        peer_elbo.peer_test_images(settings, str(tmp_path))  # This Python has no torch.
+    drawn = (np.random.default_rng(0).uniform(size=(4, 32, 32, 1)) < 0.5).astype(np.uint8)
+    np.save(tmp_path / peer_elbo.PEER_TEST_IMAGES, drawn)
+    settings.peer_python = str(tmp_path / "no_python_here")  # Drawn before: read, not drawn again.
+    images = peer_elbo.peer_test_images(settings, str(tmp_path))
+    assert images.dtype == np.float32 and np.array_equal(images, drawn)
+
+
 def test_peer_elbo_reads_the_peers_json_line_and_names_its_failure(tmp_path):
     script = tmp_path / "peer.py"
     script.write_text('import sys\nprint("progress")\nprint(\'{"test_elbo": -243.5}\')\n')
