@@ -193,8 +193,12 @@ def test_nothing_found_names_every_place_tried(tmp_path):
         datasets.load("fashion_mnist", 32, debian_root=str(tmp_path), download=False)
     message = str(raised.value)
     assert "\n" not in message
-    assert str(tmp_path / "fashion-mnist") in message and "tfds has no prepared copy of 'fashion_mnist'" in message
+    assert f"{tmp_path / 'fashion-mnist'} (missing)" in message
+    assert "tfds has no prepared copy of 'fashion_mnist'" in message
     assert "apt-get install dataset-fashion-mnist" in message
+    os.makedirs(tmp_path / "fashion-mnist")  # There, but empty: said so, not "missing".
+    with pytest.raises(errors.DataNotFoundError, match="fashion-mnist .holds no dataset files."):
+        datasets.load("fashion_mnist", 32, debian_root=str(tmp_path), download=False)
 
 
 @pytest.mark.parametrize("name, channels", [("mnist", 1), ("svhn", 3), ("cifar10", 3)])

@@ -142,7 +142,7 @@ def test_critic_batches_are_batch_first_runs_of_the_stream(source):
             np.testing.assert_array_equal(index[batch::3], flat[step * 24 + batch * 8 : step * 24 + (batch + 1) * 8])
 
 
-def test_two_input_pipelines_read_disjoint_shards(source):
+def test_two_input_pipelines_read_disjoint_shards(source, tmp_path):
     _, prepared = source
     split = shards.open_split(prepared, "train")
     steps = stream.steps_per_epoch(split, 8, num_pipelines=2)
@@ -157,8 +157,13 @@ def test_two_input_pipelines_read_disjoint_shards(source):
         seen.append(np.concatenate([index for _, _, index in elements]))
     assert not set(seen[0]) & set(seen[1])
     assert len(set(seen[0])) == len(seen[0]) == steps * 4
-    with pytest.raises(errors.UserError, match="has 4 shard.* for 5 workers.*--num_shards=5"):
+    with pytest.raises(errors.UserError, match="has 4 shard.* for 5 workers.*prepare it again with --num_shards=5"):
         stream.steps_per_epoch(split, 10, num_pipelines=5)
+    # An image folder's groups are not the user's to set: prepare it, or use fewer workers.
+    folder = image_folder(tmp_path / "few", per_class=2)
+    grouped = datasets.load("custom", 16, data_dir=folder, stream_train="always")["train"]
+    with pytest.raises(errors.UserError, match=r"for 9 workers.*: prepare it \(--mode=prepare\) with --num_shards=9"):
+        stream.steps_per_epoch(grouped, 2, num_pipelines=9)
 
 
 WORKER = textwrap.dedent(
@@ -413,6 +418,17 @@ def test_a_streamed_epoch_resumed_on_another_number_of_workers_is_refused(tmp_pa
     config = tiny_train_config(folder, run_dir, **settings, resume="previous")
     with pytest.raises(errors.UserError, match=r"step 6 of epoch 1 of data streamed to 2 worker\(s\); this run has 1"):
         trainer.train(config, given_fields=["resume"])
+
+
+def test_only_a_tfds_records_decoding_error_is_reported_as_corrupt_data():
+    from keras_gen.data import tfds_files
+
+    split = tfds_files.TfdsSplit("/tfds/mnist", "train", (), (), (28, 28, 1), None, "tfds mnist", None, "image", None)
+    undecodable = tf.errors.InvalidArgumentError(None, None, "Input to DecodePng has length 3 which is too short")
+    assert "corrupt record in tfds mnist" in trainer._corrupt_data(split, undecodable)
+    assert "corrupt record" in trainer._corrupt_data(split, tf.errors.DataLossError(None, None, "truncated record"))
+    models_own = tf.errors.InvalidArgumentError(None, None, "Matrix size-incompatible: In[0]: [4,10], In[1]: [3,5]")
+    assert trainer._corrupt_data(split, models_own) is None  # Raised as it is, not blamed on the data.
 
 
 def test_a_streamed_folder_records_it_and_an_unreadable_image_stops_or_is_skipped(tmp_path, main_in_process):

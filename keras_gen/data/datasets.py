@@ -272,7 +272,7 @@ def _load_all_splits(spec, data_dir, image_size, debian_root, download):
         path = os.path.join(debian_root, folder)
         if os.path.isdir(path) and readers.detect_format(path) is not None:
             return readers.read_local(path, image_size), path
-        tried.append(f"{path} (missing)")
+        tried.append(f"{path} ({'holds no dataset files' if os.path.isdir(path) else 'missing'})")
     try:
         return _load_tfds(spec.tfds_name, None, download)
     except errors.DataNotFoundError as error:

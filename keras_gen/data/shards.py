@@ -58,6 +58,7 @@ class StreamedSplit:
     source: str  # "<prepared directory> [<split>]", as datasets.LoadedSplit's
 
     streamed = True  # Read as training needs it (data.stream), not held in memory.
+    prepared = True  # Its shards are --mode=prepare's (--num_shards), not an image folder's or tfds'.
 
     @property
     def count(self):

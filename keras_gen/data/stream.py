@@ -41,9 +41,13 @@ def pipeline_shards(split, pipeline_id, num_pipelines):
 def steps_per_epoch(split, batch_size, num_pipelines=1, max_steps=None, batches_per_step=None):
     """Steps in one pass over every pipeline's shards (the pipeline with the fewest images decides)."""
     if len(split.shards) < num_pipelines:
+        # Only a prepared dataset's shard count is the user's; an image folder's groups and tfds' shards are not.
+        prepared = getattr(split, "prepared", False)
+        again = "prepare it again" if prepared else "prepare it (--mode=prepare)"
         raise errors.UserError(
-            f"the prepared train split in {split.directory} has {len(split.shards)} shard(s) for {num_pipelines} "
-            f"workers; every worker needs shards of its own: prepare it again with --num_shards={num_pipelines} or more"
+            f"the train split of {split.directory} has {len(split.shards)} shard(s) for {num_pipelines} workers; "
+            f"every worker needs shards of its own: {again} with --num_shards={num_pipelines} or more, or train "
+            "on fewer workers"
         )
     per_pipeline = batch_size // num_pipelines * (batches_per_step or 1)
     fewest = min(

@@ -445,6 +445,10 @@ def _train(
     return Outcome(model, config.out_dir, True, write_dir == config.out_dir)
 
 
+# Words of TensorFlow's errors for an image or record that cannot be decoded or parsed.
+DECODING = ("PNG", "JPEG", "decode", "Decode", "corrupt", "Corrupt", "parse", "Parse")
+
+
 def _corrupt_data(split, error):
     """What a streamed split's error says is wrong with the data, naming what it can; None if it is not the data."""
     message = " ".join(error.message.split())[:160]
@@ -455,6 +459,9 @@ def _corrupt_data(split, error):
         what = f"{', '.join(damaged)} differ from the index" if damaged else message
         return f"corrupt record in the prepared dataset {split.directory} ({what})"
     if isinstance(split, tfds_files.TfdsSplit):
+        # A record tfds cannot parse, or an image it cannot decode; other errors are the model's own.
+        if not isinstance(error, tf.errors.DataLossError) and not any(word in error.message for word in DECODING):
+            return None
         return f"corrupt record in {split.source} ({message}); prepare the dataset again with tfds"
     if isinstance(error, tf.errors.NotFoundError) or "image" in error.message.lower():
         return f"an image file under {split.directory} cannot be read or decoded ({message})"
