@@ -4,6 +4,7 @@ import csv
 import glob
 import json
 import os
+import types
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from keras_gen.runs import checkpoints
 from keras_gen.runs import layout
 from keras_gen.runs import reopen
 from keras_gen.serving import saved_model
+from keras_gen.training import faults
 from keras_gen.training import quality
 from keras_gen.training import trainer
 
@@ -214,6 +216,18 @@ def test_a_resumed_run_makes_the_checkpoint_it_resumes_from_best_when_its_record
     # Without a measurement of the resumed epoch, nothing is kept to beat.
     checkpoints.keep_best(run_dir, three, {"epoch": 3, "fid": 1.0})
     assert checkpoints.best_to_beat(run_dir, two, (2, 0), rows[:1]) == float("inf")
+
+
+def test_an_epoch_ending_after_a_stop_signal_saves_without_measuring(capsys):
+    stop = faults.StopSignals()
+    stop.received = "SIGTERM"
+    # No model, a network that cannot extract: an epoch end that measured would fail on them.
+    net = types.SimpleNamespace(identity={"sha256": "0" * 64})
+    monitor = quality.SampleQuality(net, None, every=1, num_samples=2, epochs=3, stop_signals=stop)
+    logs = {"loss": 1.0}
+    monitor.on_epoch_end(0, logs)
+    assert logs == {"loss": 1.0}
+    assert "Sample quality: epoch 1 unmeasured: stopping on SIGTERM" in capsys.readouterr().err
 
 
 def test_without_a_classifier_training_says_so_once_and_trains_on(labelled, tmp_path, capsys):

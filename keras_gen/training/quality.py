@@ -36,10 +36,11 @@ from keras_gen.runs import layout
 KID_SUBSETS = 20
 
 
-def monitor(config, test_images, run_dir, dataset_name, test_labels=None):
+def monitor(config, test_images, run_dir, dataset_name, test_labels=None, stop_signals=None):
     """The SampleQuality callback of a run, or None (with one line saying why) when it cannot measure.
 
-    `test_labels`: of `test_images`, for a conditional model's per-class measurements.
+    `test_labels`: of `test_images`, for a conditional model's per-class measurements;
+    `stop_signals`: the run's faults.StopSignals (an epoch ending after one is left unmeasured).
     """
     if not config.quality_every:
         return None
@@ -55,8 +56,9 @@ def monitor(config, test_images, run_dir, dataset_name, test_labels=None):
     reference = reference_features(net, test_images[:count], run_dir)
     labels = None if test_labels is None else np.asarray(test_labels)[:count]
     return SampleQuality(
-        net, reference, config.quality_every, count, config.seed, labels, config.quality_budget, config.epochs
-    )
+        net, reference, config.quality_every, count, config.seed, labels, config.quality_budget, config.epochs,
+        stop_signals,
+    )  # fmt: skip
 
 
 def network_key(net):
@@ -99,8 +101,9 @@ class SampleQuality(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, feature_net, reference, every, num_samples, seed=0, reference_labels=None, budget=0.0, epochs=None
-    ):
+        self, feature_net, reference, every, num_samples, seed=0, reference_labels=None, budget=0.0, epochs=None,
+        stop_signals=None,
+    ):  # fmt: skip
         super().__init__()
         self.feature_net = feature_net
         self.reference = reference
@@ -110,6 +113,7 @@ class SampleQuality(keras.callbacks.Callback):
         self.seed = seed
         self.budget = budget
         self.epochs = epochs
+        self.stop_signals = stop_signals
         # FIDs compare only between measurements of as many samples on the same network (FID's bias
         # falls with the sample count): the best checkpoint's record names both.
         self.identity = {"samples": int(num_samples), "feature_net": network_key(feature_net)}
@@ -147,6 +151,13 @@ class SampleQuality(keras.callbacks.Callback):
             return
         last_epoch = epoch + 1 == (self.epochs or (self.params or {}).get("epochs"))
         if (epoch + 1) % self.every and not last_epoch:
+            return
+        if self.stop_signals is not None and self.stop_signals.received:
+            # A stop (a preemption's SIGTERM) leaves seconds to save in: the checkpoint comes first.
+            print(
+                f"Sample quality: epoch {epoch + 1} unmeasured: stopping on {self.stop_signals.received}",
+                file=sys.stderr,
+            )
             return
         started = time.perf_counter()
         if not last_epoch and self._last_cost is not None:

@@ -338,9 +338,11 @@ def _train(
     latents = np.random.default_rng(config.seed).standard_normal((config.grid_size, config.latent_dim))
     latents = latents.astype(np.float32)
     # Before the callbacks that read an epoch's logs: it adds the sample-quality metrics to them.
+    stop_signals = faults.StopSignals()
     sample_quality = quality.monitor(
-        config, test_split.images, write_dir, config.dataset, test_split.labels if config.conditional else None
-    )
+        config, test_split.images, write_dir, config.dataset, test_split.labels if config.conditional else None,
+        stop_signals,
+    )  # fmt: skip
     skipped_records = None
     if streamed and config.corrupt_data == "skip":
         skipped_records = stream.skipped_records_counter(train_split)
@@ -359,7 +361,6 @@ def _train(
             title=title,
         ),
     ]
-    stop_signals = faults.StopSignals()
     checkpointer = callbacks.Checkpointer(
         checkpoint,
         start=(initial_epoch, initial_step),
