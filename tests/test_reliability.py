@@ -200,6 +200,10 @@ def test_a_mid_epoch_resume_with_another_batch_size_is_refused(data_path, tmp_pa
     refused = r"--batch_size=8: the checkpoint is at step 6 of epoch 1, 6 batches of 4;"
     with pytest.raises(errors.UserError, match=refused):
         trainer.train(config, given_fields=["resume", "batch_size"])
+    # An epoch now shorter than the steps already taken in it.
+    config = tiny_train_config(data_path, run_dir, resume="previous", **{**run, "steps_per_epoch": 4})
+    with pytest.raises(errors.UserError, match="step 6 of epoch 1, but an epoch now has 4 steps"):
+        trainer.train(config, given_fields=["resume", "steps_per_epoch"])
     assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == kept
 
 

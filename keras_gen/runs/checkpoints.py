@@ -95,8 +95,9 @@ class Checkpoint:
         return int(self.epoch.numpy()), int(self.step.numpy())
 
 
-def keep_best(run_dir, path, record):
-    """Copies the checkpoint at `path` as the run's best, described by `record` (epoch, fid, ...).
+def keep_best(run_dir, path, record, measurement=None):
+    """Copies the checkpoint at `path` as the run's best, described by `record` (epoch, fid, ...) and
+    `measurement` (what the FID was measured with; see best_to_beat).
 
     The files are copied under a prefix other than the kept best's (an epoch redone after
     --resume=previous can be best twice) and best.json, naming it, is written last (atomically): a
@@ -110,6 +111,8 @@ def keep_best(run_dir, path, record):
         prefix += "-again"
     for source in glob.glob(glob.escape(path) + ".*"):
         shutil.copyfile(source, prefix + source[len(path) :])
+    if measurement:
+        record = {**record, "measurement": measurement}
     io_utils.write_json(os.path.join(directory, layout.BEST_RECORD), {**record, "checkpoint": os.path.basename(prefix)})
     # The previous best, and the part-copies of one a crash interrupted, are no longer named.
     for name in os.listdir(directory):
@@ -144,7 +147,7 @@ def best_to_beat(run_dir, restored, start, rows, measurement=None):
     fid = row.get("fid")
     if fid is not None and math.isfinite(fid) and (kept is None or fid < kept[1]["fid"]):
         record = {"epoch": start[0], **{name: row[name] for name in BEST_METRICS if name in row}}
-        keep_best(run_dir, restored, {**record, **({"measurement": measurement} if measurement else {})})
+        keep_best(run_dir, restored, record, measurement)
         return fid
     return kept[1]["fid"] if kept is not None else math.inf
 

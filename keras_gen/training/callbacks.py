@@ -241,8 +241,7 @@ class Checkpointer(keras.callbacks.Callback):
         fid = (logs or {}).get("fid")
         if fid is not None and math.isfinite(fid) and fid < self.best_fid:
             measured = {name: float(logs[name]) for name in checkpoints.BEST_METRICS if name in logs}
-            record = {"epoch": epoch + 1, **measured, **({"measurement": self.measurement} if self.measurement else {})}
-            checkpoints.keep_best(self.checkpoint.run_dir, path, record)
+            checkpoints.keep_best(self.checkpoint.run_dir, path, {"epoch": epoch + 1, **measured}, self.measurement)
             self.best_fid = fid
         if self.stop_signals is not None and self.stop_signals.received:
             raise faults.TrainingStopped(self.stop_signals.received)

@@ -289,28 +289,9 @@ def _train(
     if initial_epoch >= config.epochs:
         print(f"{config.out_dir} has already trained {initial_epoch} of {config.epochs} epochs; nothing to do.")
         return Outcome(model, config.out_dir, True, write_dir == config.out_dir)
-    saved_batch = (previous or {}).get("config", {}).get("batch_size", config.batch_size)
-    if initial_step and config.batch_size != saved_batch:
-        # The position counts batches of the old size: skipping as many of the new would lose images.
-        raise errors.UserError(
-            f"--batch_size={config.batch_size}: the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, "
-            f"{initial_step} batches of {saved_batch}; finish the epoch with --batch_size={saved_batch} (a new batch "
-            "size can start at an epoch's end)"
-        )
     pipelines = distribute.num_workers(strategy)
-    read_by = (previous or {}).get("input_pipelines", pipelines)
-    if streamed and initial_step and read_by != pipelines:
-        # Each worker reads its own shards in its own order: the steps done are of another stream.
-        raise errors.UserError(
-            f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1} of data streamed to {read_by} "
-            f"worker(s); this run has {pipelines}. Finish the epoch on {read_by} (a checkpoint at an epoch's end "
-            "resumes on any number)"
-        )
-    if initial_step >= steps:
-        raise errors.UserError(
-            f"the checkpoint is at step {initial_step} of epoch {initial_epoch + 1}, but an epoch now has {steps} "
-            "steps; resume with the run's --steps_per_epoch and --batch_size"
-        )
+    if initial_step:
+        _check_mid_epoch(config, previous, initial_epoch, initial_step, steps, streamed, pipelines)
     data_source = train_split.source.rsplit(" [", 1)[0]
     if config.resume:
         changed = [name for name in given_fields if name not in ("resume", "out_dir", "verbose")]
@@ -446,8 +427,30 @@ def _train(
     return Outcome(model, config.out_dir, True, write_dir == config.out_dir)
 
 
-# Words of TensorFlow's errors for an image or record that cannot be decoded or parsed.
-DECODING = ("PNG", "JPEG", "decode", "Decode", "corrupt", "Corrupt", "parse", "Parse")
+def _check_mid_epoch(config, previous, epoch, step, steps, streamed, pipelines):
+    """A checkpoint `step` steps into epoch `epoch` resumes by skipping that many batches of the epoch's
+    stream: a one-line error where this run's stream would differ from the one the steps were taken from."""
+    where = f"the checkpoint is at step {step} of epoch {epoch + 1}"
+    saved_batch = (previous or {}).get("config", {}).get("batch_size", config.batch_size)
+    if config.batch_size != saved_batch:
+        raise errors.UserError(
+            f"--batch_size={config.batch_size}: {where}, {step} batches of {saved_batch}; finish the epoch with "
+            f"--batch_size={saved_batch} (a new batch size can start at an epoch's end)"
+        )
+    read_by = (previous or {}).get("input_pipelines", pipelines)
+    if streamed and read_by != pipelines:  # Each worker reads its own shards in its own order.
+        raise errors.UserError(
+            f"{where} of data streamed to {read_by} worker(s); this run has {pipelines}. Finish the epoch on "
+            f"{read_by} (a checkpoint at an epoch's end resumes on any number)"
+        )
+    if step >= steps:
+        raise errors.UserError(
+            f"{where}, but an epoch now has {steps} steps; resume with the run's --steps_per_epoch and --batch_size"
+        )
+
+
+# Words (lower case) of TensorFlow's errors for an image or record that cannot be decoded or parsed.
+DECODING = ("png", "jpeg", "decode", "corrupt", "parse")
 
 
 def _corrupt_data(split, error):
@@ -461,7 +464,8 @@ def _corrupt_data(split, error):
         return f"corrupt record in the prepared dataset {split.directory} ({what})"
     if isinstance(split, tfds_files.TfdsSplit):
         # A record tfds cannot parse, or an image it cannot decode; other errors are the model's own.
-        if not isinstance(error, tf.errors.DataLossError) and not any(word in error.message for word in DECODING):
+        decoding = any(word in error.message.lower() for word in DECODING)
+        if not (decoding or isinstance(error, tf.errors.DataLossError)):
             return None
         return f"corrupt record in {split.source} ({message}); prepare the dataset again with tfds"
     if isinstance(error, tf.errors.NotFoundError) or "image" in error.message.lower():
