@@ -48,13 +48,17 @@ def closed_form(kind, theta):
 
 
 def make_critic(input_dim, hidden_units=64, seed=0):
-    initializer = keras.initializers.GlorotUniform(seed=seed)
+    def initializer(layer):
+        # One seed per layer: a seeded initializer draws the same numbers at every call, so layers
+        # sharing one would start as copies of each other (the smaller a prefix of the larger).
+        return keras.initializers.GlorotUniform(seed=seed * 3 + layer)
+
     return keras.Sequential(
         [
             keras.Input((input_dim,)),
-            keras.layers.Dense(hidden_units, activation="relu", kernel_initializer=initializer),
-            keras.layers.Dense(hidden_units, activation="relu", kernel_initializer=initializer),
-            keras.layers.Dense(1, kernel_initializer=initializer),
+            keras.layers.Dense(hidden_units, activation="relu", kernel_initializer=initializer(0)),
+            keras.layers.Dense(hidden_units, activation="relu", kernel_initializer=initializer(1)),
+            keras.layers.Dense(1, kernel_initializer=initializer(2)),
         ]
     )
 

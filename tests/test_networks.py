@@ -1,12 +1,14 @@
 """Layers that compute what Keras' own layers compute, faster: tested equal to them."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gen import errors
-from keras_gen.networks import convolutional, dcgan, matmul_conv, normalization
+from keras_gen import divergences, errors
+from keras_gen.networks import convolutional, dcgan, dense, matmul_conv, normalization, recurrent
 from keras_gen.training import distribute
 
 
@@ -201,6 +203,50 @@ def test_the_conv_vae_starts_from_pytorchs_default_initialisation():
                 assert abs(values.std() / (bound / np.sqrt(3)) - 1) < 0.1, (layer.name, weights.name)
         checked += 1
     assert checked == 4 + 1 + 2 + 1 + 5 + 1  # Convolutions, hidden, heads; projection, 5 stages, logits.
+
+
+def _random_starts(models):
+    """(name, flat values) of every weight drawn at random (not a constant such as batch norm's ones)."""
+    return [
+        (f"{model.name}/{weights.path}", weights.numpy().ravel())
+        for model in models
+        for weights in model.weights
+        if weights.numpy().size > 1 and weights.numpy().std() > 0
+    ]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: [
+            convolutional.conv_encoder((32, 32, 1), 20),
+            convolutional.deconv_decoder((32, 32, 1), 20, stack="report"),
+        ],
+        lambda: [
+            convolutional.conv_encoder((16, 16, 3), 8, num_classes=10),
+            convolutional.deconv_decoder((16, 16, 3), 8),
+        ],
+        lambda: [dense.mlp_encoder((16, 16, 1), 8, 32), dense.mlp_decoder((16, 16, 1), 8, 32)],
+        lambda: [recurrent.lstm_encoder((16, 16, 1), 8, 16)],
+        lambda: [dcgan.generator((32, 32, 1), 20, 16), dcgan.critic((32, 32, 1), 16, spectral_norm=True)],
+        lambda: [dcgan.generator((32, 32, 1), 20, 16, num_classes=10), dcgan.critic((32, 32, 1), 16, num_classes=10)],
+        lambda: [divergences.make_critic(2, 64, seed=0)],
+    ],
+)
+def test_no_two_layers_start_from_the_same_draw(build):
+    # A Keras 3 initializer fixes its seed when it is made (or is given one): every layer handed the
+    # same instance draws the same numbers, a copy (or, for another shape, a prefix) of the other's.
+    # The conv VAE's posterior heads did so (the log-variance started as a copy of the mean), as did
+    # the divergence critic's three layers.
+    keras.utils.set_random_seed(0)
+    starts = _random_starts(build())
+    assert len(starts) >= 2
+    for (name, values), (other_name, other_values) in itertools.combinations(starts, 2):
+        n = min(values.size, other_values.size)
+        if n < 16:  # Too few numbers to tell a shared draw from chance.
+            continue
+        correlation = np.corrcoef(values[:n], other_values[:n])[0, 1]
+        assert abs(correlation) < 0.9, f"{name} and {other_name} start from one draw (correlation {correlation:.3f})"
 
 
 # PyTorch's padding=1 around the map, as TensorFlow's convolutions take it explicitly.

@@ -103,7 +103,7 @@ def conv_encoder(
         hidden = keras.layers.LeakyReLU(0.2)(hidden)
     labels = conditioning.labels_input(num_classes)
     hidden = conditioning.join(hidden, labels, num_classes)
-    head = posterior.gaussian_head(hidden, latent_dim, initializers.dense(hidden))
+    head = posterior.gaussian_head(hidden, latent_dim, lambda: initializers.dense(hidden))
     return keras.Model(conditioning.inputs(images, labels), head, name=name)
 
 

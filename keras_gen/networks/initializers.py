@@ -18,7 +18,11 @@ import keras
 
 
 def pytorch_default(fan_in):
-    """kernel_initializer and bias_initializer keyword arguments of a layer whose fan-in is `fan_in`."""
+    """kernel_initializer and bias_initializer keyword arguments of a layer whose fan-in is `fan_in`.
+
+    For one layer only: Keras 3 initializers without a seed fix one when they are made, so every
+    layer given these instances would draw the same weights (networks.posterior).
+    """
     bound = 1.0 / math.sqrt(fan_in)
     return {
         # VarianceScaling's uniform draws from +-sqrt(3 * scale / fan_in): 1/sqrt(fan_in) at scale 1/3.
