@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import peer_elbo, recipes, results, streaming, tables, throughput, trained
+from benchmarks import peer_elbo, peer_gradients, recipes, results, streaming, tables, throughput, trained
 from conftest import FASHION_MNIST_DIR
 from keras_gen import errors
 from keras_gen.data import datasets, shards
@@ -268,3 +268,24 @@ def test_quality_cost_counts_only_the_measured_epochs_but_every_epochs_seconds()
         {"epoch": 3, "epoch_seconds": 12.0, "quality_seconds": 1.0},
     ]
     assert trained.quality_share(epochs) == ([1, 3], 3.0, 30.0)
+
+
+def test_peer_gradients_maps_every_trainable_weight_of_the_conv_vae_to_one_peer_parameter():
+    from keras_gen.models import vae
+
+    model = vae.build_conv((32, 32, 1), 100, decoder="report")
+    names = peer_gradients.peer_names(model)
+    assert sorted(id(variable) for variable, _, _ in names) == sorted(id(v) for v in model.trainable_variables)
+    assert len({name for _, name, _ in names}) == len(names)
+    # The peer's shapes, by its Sequential's indices: laid out as keras_gen's, each fits its variable.
+    peer_shapes = {
+        "encoder.13.weight": (256, 1024),
+        "fc_dec.weight": (2048, 100),
+        "fc_dec.bias": (2048,),
+        "decoder.0.weight": (512, 256, 3, 3),
+        "decoder.15.weight": (1, 32, 3, 3),
+        "mu.weight": (100, 256),
+    }
+    for variable, name, layout in names:
+        if name in peer_shapes:
+            assert (layout or (lambda v: v))(np.zeros(peer_shapes[name])).shape == tuple(variable.shape), name
