@@ -20,9 +20,11 @@ from keras_gen import errors, losses, models
 from keras_gen.training import distribute, trainer
 
 # Largest |difference| of each weight tensor, relative to its largest |value|, between a run on one
-# device and on 2 replicas. Summation order differs (two half-batch sums, then the all-reduce), so
-# they agree to round-off, amplified a little by Adam/RMSprop; seen: at most 2e-5 after 3 steps.
-WEIGHT_TOLERANCE = 1e-4
+# device and on 2 replicas. Summation order differs (two half-batch sums, then the all-reduce), and
+# one device normalizes through the fused batch-norm kernel, whose variance sums carry a few times
+# float32's round-off (benchmarks peer_gradients), two replicas through Keras' own: they agree to
+# round-off, amplified by Adam/RMSprop; seen: at most 1.2e-4 after 3 steps (the conditional conv VAE).
+WEIGHT_TOLERANCE = 3e-4
 # The settings the comparisons share: 3 steps of batch 8 (4 per replica) of 16x16 grey images.
 MODELS = {
     "vae": {"model": "vae"},
