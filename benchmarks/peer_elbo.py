@@ -50,18 +50,37 @@ def test_bounds(model, images):
 PEER_RESULT = "vae_c1_torch.npz"
 PEER_TEST_IMAGES = "peer_test_binarized.npy"
 PEER_DATA = os.path.join(datasets.DEBIAN_DATASETS_ROOT, "fashion-mnist")  # The peer's --data_dir default.
-# The peer's binarization of the test set, drawn as its evaluate_and_save draws it (its first use of
-# a Generator seeded 1234), by its own data reader; NHWC uint8.
-PEER_BINARIZATION = """
-import sys
+# The start of every script run by the peer's Python (argv[1]: the peer's script): the peer as a module.
+LOAD_PEER = """
+import os, sys
 import numpy as np
 import torch
-script, out = sys.argv[1], sys.argv[2]
-sys.path.insert(0, __import__("os").path.dirname(script))
-peer = __import__("importlib").import_module(__import__("os").path.basename(script)[:-3])
-test = torch.bernoulli(peer.load_fmnist(sys.argv[3], "test", 1), generator=torch.Generator().manual_seed(1234))
-np.save(out, test.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+peer = __import__("importlib").import_module(os.path.basename(sys.argv[1])[:-3])
 """
+# The peer's binarization of the test set, drawn as its evaluate_and_save draws it (its first use of
+# a Generator seeded 1234), by its own data reader; NHWC uint8. argv: script, out, data_dir.
+PEER_BINARIZATION = (
+    LOAD_PEER
+    + """
+test = torch.bernoulli(peer.load_fmnist(sys.argv[3], "test", 1), generator=torch.Generator().manual_seed(1234))
+np.save(sys.argv[2], test.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+"""
+)
+
+
+def run_in_peer(settings, what, code, *arguments):
+    """Runs `code` (beginning with LOAD_PEER) in the peer's Python with the peer's script and `arguments`;
+    `what` names the work in the error if it fails."""
+    command = [settings.peer_python, "-c", code, settings.peer_script, *map(str, arguments)]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise SystemExit(
+            f"--peer_python={settings.peer_python}: cannot run it ({error.strerror}); expected a Python with torch"
+        )
+    if completed.returncode != 0:
+        raise SystemExit(f"{what} failed: {' '.join(completed.stderr.split())[-300:]}")
 
 
 def peer_test_images(settings, out_dir):
@@ -69,10 +88,7 @@ def peer_test_images(settings, out_dir):
     path = os.path.join(out_dir, PEER_TEST_IMAGES)
     if not os.path.exists(path):
         os.makedirs(out_dir, exist_ok=True)
-        command = [settings.peer_python, "-c", PEER_BINARIZATION, settings.peer_script, path + ".tmp.npy", PEER_DATA]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode != 0:
-            raise SystemExit(f"peer_elbo: the peer's binarization failed: {' '.join(completed.stderr.split())[-300:]}")
+        run_in_peer(settings, "peer_elbo: the peer's binarization", PEER_BINARIZATION, path + ".tmp.npy", PEER_DATA)
         os.replace(path + ".tmp.npy", path)
     return np.load(path).astype(np.float32)
 

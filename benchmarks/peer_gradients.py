@@ -13,7 +13,6 @@ round-off, amplified through the layers; a larger error says where a computation
 
 import contextlib
 import os
-import subprocess
 
 import keras
 import numpy as np
@@ -25,13 +24,10 @@ from keras_gen.models import vae
 from keras_gen.networks import normalization
 
 # Run by the peer's Python: argv = script, out, data_dir, seed, batch_size.
-PEER_STEP = """
-import os, sys
-import numpy as np
-import torch
-script, out, data_dir, seed, batch_size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-sys.path.insert(0, os.path.dirname(script))
-peer = __import__("importlib").import_module(os.path.basename(script)[:-3])
+PEER_STEP = (
+    peer_elbo.LOAD_PEER
+    + """
+out, data_dir, seed, batch_size = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 torch.manual_seed(seed)
 model = peer.VAE(1)
 start = {name: value.numpy().copy() for name, value in model.state_dict().items()}
@@ -52,6 +48,11 @@ for dtype, tag in ((torch.float64, "float64"), (torch.float32, "float32")):
     record.update({tag + "/" + name: p.grad.double().numpy() for name, p in model.named_parameters()})
 np.savez(out, **record)
 """
+)
+
+
+def _same(value):
+    return value
 
 
 def _conv(weight):  # PyTorch's (out, in, k, k) and ConvTranspose's (in, out, k, k) -> Keras' (k, k, ., .)
@@ -86,16 +87,16 @@ def peer_names(model):
         for stage, (convolution, norm) in enumerate(stages):  # The peer's Sequential: conv, batch norm, activation.
             names += [
                 (convolution.kernel, f"{prefix}.{3 * stage}.weight", _conv),
-                (norm.gamma, f"{prefix}.{3 * stage + 1}.weight", None),
-                (norm.beta, f"{prefix}.{3 * stage + 1}.bias", None),
+                (norm.gamma, f"{prefix}.{3 * stage + 1}.weight", _same),
+                (norm.beta, f"{prefix}.{3 * stage + 1}.bias", _same),
             ]
-    names += [(dense.kernel, "encoder.13.weight", encoder_dense), (dense.bias, "encoder.13.bias", None)]
+    names += [(dense.kernel, "encoder.13.weight", encoder_dense), (dense.bias, "encoder.13.bias", _same)]
     for layer, peer_name in (("mean", "mu"), ("log_variance", "logvar")):
         head = encoder.get_layer(layer)
-        names += [(head.kernel, f"{peer_name}.weight", np.transpose), (head.bias, f"{peer_name}.bias", None)]
+        names += [(head.kernel, f"{peer_name}.weight", np.transpose), (head.bias, f"{peer_name}.bias", _same)]
     names += [(projection.kernel, "fc_dec.weight", decoder_dense), (projection.bias, "fc_dec.bias", decoder_bias)]
     logits = decoder.get_layer("logits")
-    return names + [(logits.kernel, "decoder.15.weight", _conv), (logits.bias, "decoder.15.bias", None)]
+    return names + [(logits.kernel, "decoder.15.weight", _conv), (logits.bias, "decoder.15.bias", _same)]
 
 
 @contextlib.contextmanager
@@ -109,12 +110,12 @@ def keras_batch_norm():
         normalization.BatchNormalization.call = fused
 
 
-def keras_gen_step(record, latent_dim, batch_size):
+def keras_gen_step(record, latent_dim):
     """keras_gen's loss and gradients {peer parameter name: array in the peer's layout} from the peer's start."""
     model = vae.build_conv((32, 32, 1), latent_dim, decoder="report")
     names = peer_names(model)
     for variable, name, layout in names:
-        variable.assign((layout or (lambda value: value))(record["start/" + name]))
+        variable.assign(layout(record["start/" + name]))
     noise = tf.constant(record["noise"])
     model.normal_noise = lambda shape: noise
     images = tf.constant(record["images"].transpose(0, 2, 3, 1).astype(np.float32))
@@ -129,24 +130,21 @@ def run(settings):
     seed = int(settings.seeds[0])
     out = os.path.join(settings.out_dir, f"peer_step_seed{seed}.npz")
     os.makedirs(settings.out_dir, exist_ok=True)
-    command = [settings.peer_python, "-c", PEER_STEP, settings.peer_script, out, peer_elbo.PEER_DATA, str(seed),
-               str(settings.batch_size)]  # fmt: skip
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"peer_gradients: the peer failed: {' '.join(completed.stderr.split())[-300:]}")
+    peer_elbo.run_in_peer(
+        settings, "peer_gradients: the peer's step", PEER_STEP, out, peer_elbo.PEER_DATA, seed, settings.batch_size
+    )
     with np.load(out) as saved:
         record = dict(saved)
-    fused_loss, fused = keras_gen_step(record, settings.latent_dim, settings.batch_size)
+    fused_loss, fused = keras_gen_step(record, settings.latent_dim)
     with keras_batch_norm():
-        plain_loss, plain = keras_gen_step(record, settings.latent_dim, settings.batch_size)
+        plain_loss, plain = keras_gen_step(record, settings.latent_dim)
     rows, measured = [], []
     for name, (gradient, layout) in fused.items():
-        change = layout or (lambda value: value)
-        exact = change(record["float64/" + name])
+        exact = layout(record["float64/" + name])
         scale = np.abs(exact).max()
         errors = [
             float(np.abs(value - exact).max() / scale)
-            for value in (gradient, plain[name][0], change(record["float32/" + name]))
+            for value in (gradient, plain[name][0], layout(record["float32/" + name]))
         ]
         measured.append({"parameter": name, "fused": errors[0], "keras": errors[1], "peer_float32": errors[2]})
         rows.append([name] + [f"{error:.1e}" for error in errors])
