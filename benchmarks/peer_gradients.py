@@ -110,9 +110,10 @@ def keras_batch_norm():
         normalization.BatchNormalization.call = fused
 
 
-def keras_gen_step(record, latent_dim):
+def keras_gen_step(record):
     """keras_gen's loss and gradients {peer parameter name: array in the peer's layout} from the peer's start."""
-    model = vae.build_conv((32, 32, 1), latent_dim, decoder="report")
+    # z of the peer's size (its Z_DIM), whatever --latent_dim says.
+    model = vae.build_conv((32, 32, 1), record["noise"].shape[1], decoder="report")
     names = peer_names(model)
     for variable, name, layout in names:
         variable.assign(layout(record["start/" + name]))
@@ -135,9 +136,9 @@ def run(settings):
     )
     with np.load(out) as saved:
         record = dict(saved)
-    fused_loss, fused = keras_gen_step(record, settings.latent_dim)
+    fused_loss, fused = keras_gen_step(record)
     with keras_batch_norm():
-        plain_loss, plain = keras_gen_step(record, settings.latent_dim)
+        plain_loss, plain = keras_gen_step(record)
     rows, measured = [], []
     for name, (gradient, layout) in fused.items():
         exact = layout(record["float64/" + name])
