@@ -74,6 +74,12 @@ flags.DEFINE_string(
     "peer_python", sys.executable, "throughput, peer_elbo, peer_gradients: a Python with torch (see ../shared/peer)."
 )
 flags.DEFINE_string("peer_script", throughput.PEER_SCRIPT, "throughput, peer_elbo, peer_gradients: the peer's script.")
+flags.DEFINE_enum(
+    "batch_norm",
+    "fused",
+    ["fused", "keras"],
+    "peer_elbo: train through the fused kernel (networks.normalization, as run.py trains) or Keras' own batch norm.",
+)
 flags.DEFINE_list("policies", list(dtype_policies.POLICIES), "precision: dtype policies to compare.")
 flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
 flags.DEFINE_list("only", None, "likelihoods: run names of training.LIKELIHOOD_RUNS.")

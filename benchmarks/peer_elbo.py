@@ -3,7 +3,8 @@
 For each seed of `--seeds`, keras_gen trains the VAE of issue 12's budget (`--model=vae
 --decoder=report`, z `--latent_dim` (100), Bernoulli likelihood on dynamically binarized
 Fashion-MNIST at 32x32, batch 64, Adam 1e-3, `--epochs` x `--steps_per_epoch` = 1,800 steps, stride-2
-layers padded as `--conv_padding` says, `--encoder_dense_activation` after the encoder's dense layer), then
+layers padded as `--conv_padding` says, `--encoder_dense_activation` after the encoder's dense layer,
+batch norm trained through the fused kernel or, `--batch_norm=keras`, through Keras' own), then
 the peer (`torch_peer.py --model vae --train_steps N`, the same network in PyTorch) trains with the
 same seed right after it. Both are scored with the peer's estimator on the peer's own test set:
 the one-sample ELBO of all 10,000 test images binarized once as the peer binarizes them (torch,
@@ -15,17 +16,20 @@ spread between seeds is the training's own.
 Rerun, the command reuses the runs it finished, keras_gen's and the peer's.
 """
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from benchmarks import results
 from keras_gen.data import datasets
 from keras_gen.evaluation import likelihood
+from keras_gen.networks import normalization
 from keras_gen.runs import checkpoints
 from keras_gen.runs import train_config
 from keras_gen.training import trainer
@@ -111,6 +115,17 @@ def run_peer(settings, seed, steps, out_dir):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+@contextlib.contextmanager
+def keras_batch_norm():
+    """Training through Keras' own batch norm instead of the fused kernel (networks.normalization)."""
+    fused = normalization.BatchNormalization.call
+    normalization.BatchNormalization.call = keras.layers.BatchNormalization.call
+    try:
+        yield
+    finally:
+        normalization.BatchNormalization.call = fused
+
+
 def train_vae(settings, seed, run_dir, conditional=False, dataset="binarized_fashion_mnist"):
     """keras_gen's VAE of the issue's budget, trained in `run_dir` (or finished there, if it began)."""
     config = train_config.TrainConfig(
@@ -133,7 +148,8 @@ def run(settings):
     steps = settings.epochs * settings.steps_per_epoch
     rows, measured = [], []
     for seed in (int(seed) for seed in settings.seeds):
-        model = train_vae(settings, seed, os.path.join(settings.out_dir, f"keras_gen_seed{seed}"))
+        with keras_batch_norm() if settings.batch_norm == "keras" else contextlib.nullcontext():
+            model = train_vae(settings, seed, os.path.join(settings.out_dir, f"keras_gen_seed{seed}"))
         ours = test_bounds(model, test)
         peer = run_peer(settings, seed, steps, os.path.join(settings.out_dir, f"peer_seed{seed}"))
         record = {

@@ -11,7 +11,6 @@ relative to the largest float64 value. Equal networks compute equal gradients up
 round-off, amplified through the layers; a larger error says where a computation differs.
 """
 
-import contextlib
 import os
 
 import keras
@@ -21,7 +20,6 @@ import tensorflow as tf
 from benchmarks import peer_elbo
 from benchmarks import results
 from keras_gen.models import vae
-from keras_gen.networks import normalization
 
 # Run by the peer's Python: argv = script, out, data_dir, seed, batch_size.
 PEER_STEP = (
@@ -99,17 +97,6 @@ def peer_names(model):
     return names + [(logits.kernel, "decoder.15.weight", _conv), (logits.bias, "decoder.15.bias", _same)]
 
 
-@contextlib.contextmanager
-def keras_batch_norm():
-    """Training through Keras' own batch norm instead of the fused kernel (networks.normalization)."""
-    fused = normalization.BatchNormalization.call
-    normalization.BatchNormalization.call = keras.layers.BatchNormalization.call
-    try:
-        yield
-    finally:
-        normalization.BatchNormalization.call = fused
-
-
 def keras_gen_step(record):
     """keras_gen's loss and gradients {peer parameter name: array in the peer's layout} from the peer's start."""
     # z of the peer's size (its Z_DIM), whatever --latent_dim says.
@@ -137,7 +124,7 @@ def run(settings):
     with np.load(out) as saved:
         record = dict(saved)
     fused_loss, fused = keras_gen_step(record)
-    with keras_batch_norm():
+    with peer_elbo.keras_batch_norm():
         plain_loss, plain = keras_gen_step(record)
     rows, measured = [], []
     for name, (gradient, layout) in fused.items():
