@@ -119,6 +119,21 @@ def test_chunking_does_not_change_the_estimate():
     assert np.all(per_chunk - np.asarray(-likelihood.log_mean_exp(weights)) > 1e-2)
 
 
+def test_chunks_hold_the_largest_activation_within_the_memory_budget():
+    # The report decoder at 32x32 (z 100) passes each image through 65x65x32 floats: at the old fixed
+    # 4,096 decodes per chunk that was 2.2 GB per activation and a 7 GB evaluation.
+    model = models.build("vae", (32, 32, 1), latent_dim=100, decoder="report", seed=0)
+    largest = 65 * 65 * 32 * 4
+    chunk = likelihood.decodes_per_chunk(model.decoder)
+    assert chunk * largest <= likelihood.DECODE_MEMORY_BYTES < (chunk + 1) * largest
+    # A small decoder is capped; a budget below one image still decodes one at a time.
+    small = tiny_mlp_vae()
+    assert likelihood.decodes_per_chunk(small.decoder) == likelihood.MAX_DECODES
+    assert likelihood.decodes_per_chunk(small.decoder, memory_bytes=1) == 1
+    # 16x16x1 outputs and 32 hidden units: the 256 output floats are the largest activation.
+    assert likelihood.decodes_per_chunk(small.decoder, memory_bytes=256 * 4 * 10) == 10
+
+
 def test_zero_samples_is_an_error():
     with pytest.raises(ValueError, match="iw_samples=0"):
         likelihood.evaluate_vae(tiny_mlp_vae(), tf.data.Dataset.from_tensor_slices(binary_images(2)).batch(2), 0)
