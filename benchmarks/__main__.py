@@ -11,6 +11,7 @@
     quality_cost  the in-training quality measurement's share of training time, per --quality_budgets
     peer_elbo     the conv VAE beside the PyTorch peer at equal steps: test negative ELBO per seed
     peer_gradients  the conv VAE's first step from the peer's start: gradients against float64
+    peer_replay   the conv VAE trained on the peer's own run (start, batches, noise): test negative ELBO
     conditional_vae  the conditional conv VAE beside the unconditional one: -log p(x|y) against -log p(x)
     streaming_memory      peak memory of training on prepared shards of --sizes_gb against a small dataset
     streaming_throughput  images/s of --model from prepared Fashion-MNIST shards (--data_dir) against memory
@@ -34,6 +35,7 @@ from benchmarks import conditional_vae
 from benchmarks import layers
 from benchmarks import peer_elbo
 from benchmarks import peer_gradients
+from benchmarks import peer_replay
 from benchmarks import precision
 from benchmarks import quality
 from benchmarks import quality_cost
@@ -59,6 +61,7 @@ BENCHMARKS = {
     "quality_cost": quality_cost.run,
     "peer_elbo": peer_elbo.run,
     "peer_gradients": peer_gradients.run,
+    "peer_replay": peer_replay.run,
     "conditional_vae": conditional_vae.run,
     "streaming_memory": streaming.memory,
     "streaming_throughput": streaming.speed,
@@ -71,14 +74,17 @@ flags.DEFINE_integer("warmup", 3, "throughput: untimed steps first (tracing).", 
 flags.DEFINE_integer("rounds", 1, "throughput: alternating measurements.", lower_bound=1)
 flags.DEFINE_bool("peer", False, "throughput: run the PyTorch peer after each measurement.")
 flags.DEFINE_string(
-    "peer_python", sys.executable, "throughput, peer_elbo, peer_gradients: a Python with torch (see ../shared/peer)."
+    "peer_python",
+    sys.executable,
+    "throughput, peer_elbo, peer_gradients, peer_replay: a Python with torch (see ../shared/peer).",
 )
-flags.DEFINE_string("peer_script", throughput.PEER_SCRIPT, "throughput, peer_elbo, peer_gradients: the peer's script.")
+flags.DEFINE_string("peer_script", throughput.PEER_SCRIPT, "throughput and the peer_ benchmarks: the peer's script.")
 flags.DEFINE_enum(
     "batch_norm",
     "fused",
     ["fused", "keras"],
-    "peer_elbo: train through the fused kernel (networks.normalization, as run.py trains) or Keras' own batch norm.",
+    "peer_elbo, peer_replay: train through the fused kernel (networks.normalization, as run.py trains) or "
+    "Keras' own batch norm.",
 )
 flags.DEFINE_list("policies", list(dtype_policies.POLICIES), "precision: dtype policies to compare.")
 flags.DEFINE_string("plot", None, "precision: where to draw the curves (PNG).")
@@ -88,7 +94,7 @@ flags.DEFINE_list("quality_budgets", ["0.1", "0"], "quality_cost: a run per --qu
 flags.DEFINE_list(
     "seeds",
     ["0", "1"],
-    "recipes, peer_elbo, conditional_vae: a run per seed (of each recipe); peer_gradients: the first.",
+    "recipes, peer_elbo, peer_replay, conditional_vae: a run per seed (of each recipe); peer_gradients: the first.",
 )
 flags.DEFINE_list("sizes_gb", ["0.5", "2", "8"], "streaming_memory: sizes of the prepared datasets, in GB.")
 flags.DEFINE_string("results_dir", results.DIRECTORY, "Where the result file goes.")

@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import peer_elbo, peer_gradients, recipes, results, streaming, tables, throughput, trained
+from benchmarks import peer_elbo, peer_gradients, peer_replay, recipes, results, streaming, tables, throughput, trained
 from conftest import FASHION_MNIST_DIR
 from keras_gen import errors
 from keras_gen.data import datasets, shards
@@ -202,6 +202,20 @@ def test_peer_elbo_reuses_the_peers_saved_run_of_the_same_budget(tmp_path):
     assert record["test_elbo"] == -243.0 and record["test_kl"] == 14.0 and "samples" not in record
     with pytest.raises(SystemExit, match="trained again"):  # Another budget: trained again.
         peer_elbo.run_peer(settings, 0, 20, str(tmp_path))
+
+
+def test_peer_replay_reuses_the_peers_recording_of_the_same_length_and_names_a_failure(tmp_path):
+    script = tmp_path / "peer.py"
+    script.write_text("")  # Neither torch (not in this Python) nor the peer's VAE: the run fails.
+    settings = types.SimpleNamespace(peer_python=sys.executable, peer_script=str(script), batch_size=2)
+    with pytest.raises(SystemExit, match="peer_replay: the peer's run failed: "):
+        peer_replay.peer_run(settings, 0, 3, str(tmp_path))
+    np.savez(tmp_path / peer_replay.RECORD, images=np.zeros((3, 2, 1, 32, 32), np.uint8), loss=np.ones(3))
+    np.savez(tmp_path / peer_elbo.PEER_RESULT, test_elbo=-243.0, test_rec_nll=228.0, test_kl=15.0)
+    recording, peer = peer_replay.peer_run(settings, 0, 3, str(tmp_path))
+    assert recording["images"].shape == (3, 2, 1, 32, 32) and peer["test_elbo"] == -243.0
+    with pytest.raises(SystemExit, match="holds 3 steps, not 4"):
+        peer_replay.peer_run(settings, 0, 4, str(tmp_path))
 
 
 def test_conditional_vae_scores_each_model_on_its_own_bound():
