@@ -87,7 +87,7 @@ def peer_run(settings, seed, steps, out_dir):
 def replay(recording, learning_rate):
     """keras_gen's conv VAE trained from the recording's start on its batches and noise."""
     model = vae.build_conv((32, 32, 1), recording["noise"].shape[-1], decoder="report")
-    model.compile(**model.default_optimizers(learning_rate))
+    model.compile(**model.default_optimizers(learning_rate or model.default_learning_rate))  # The peer's 1e-3.
     for variable, name, layout in peer_gradients.peer_names(model):
         variable.assign(layout(recording["start/" + name]))
     noise = tf.Variable(tf.zeros(recording["noise"].shape[1:]))
