@@ -143,6 +143,37 @@ def train_vae(settings, seed, run_dir, conditional=False, dataset="binarized_fas
     return trainer.train(config, given_fields=given)[0]
 
 
+COLUMNS = [
+    "seed",
+    "keras_gen −ELBO",
+    "reconstruction / KL",
+    "peer −ELBO",
+    "peer reconstruction / KL",
+    "keras_gen − peer",
+]
+
+
+def side_by_side(seed, steps, ours, peer, **extra):
+    """The record of one seed: keras_gen's bounds (`test_bounds`) beside the peer's test record."""
+    return {
+        "seed": seed, "steps": steps,
+        "keras_gen": {"mean": ours["neg_elbo"], "standard_error": ours["neg_elbo_stderr"]},
+        "keras_gen_reconstruction": ours["reconstruction"], "keras_gen_kl": ours["kl"],
+        "peer": -peer["test_elbo"], "peer_reconstruction": peer["test_rec_nll"], "peer_kl": peer["test_kl"],
+        **extra,
+    }  # fmt: skip
+
+
+def row(record, digits):
+    """A `side_by_side` record as a row of COLUMNS, to `digits` decimals."""
+    ours, f = record["keras_gen"], f".{digits}f"
+    return [
+        record["seed"], f"{ours['mean']:{f}} ± {ours['standard_error']:{f}}",
+        f"{record['keras_gen_reconstruction']:{f}} / {record['keras_gen_kl']:{f}}", f"{record['peer']:{f}}",
+        f"{record['peer_reconstruction']:{f}} / {record['peer_kl']:{f}}", f"{ours['mean'] - record['peer']:+{f}}",
+    ]  # fmt: skip
+
+
 def run(settings):
     test = peer_test_images(settings, settings.out_dir)
     steps = settings.epochs * settings.steps_per_epoch
@@ -152,20 +183,9 @@ def run(settings):
             model = train_vae(settings, seed, os.path.join(settings.out_dir, f"keras_gen_seed{seed}"))
         ours = test_bounds(model, test)
         peer = run_peer(settings, seed, steps, os.path.join(settings.out_dir, f"peer_seed{seed}"))
-        record = {
-            "seed": seed, "steps": steps,
-            "keras_gen": {"mean": ours["neg_elbo"], "standard_error": ours["neg_elbo_stderr"]},
-            "keras_gen_reconstruction": ours["reconstruction"], "keras_gen_kl": ours["kl"],
-            "peer": -peer["test_elbo"], "peer_reconstruction": peer["test_rec_nll"], "peer_kl": peer["test_kl"],
-            "peer_record": peer,
-        }  # fmt: skip
+        record = side_by_side(seed, steps, ours, peer, peer_record=peer)
         measured.append(record)
-        rows.append([
-            seed, f"{record['keras_gen']['mean']:.1f} ± {record['keras_gen']['standard_error']:.1f}",
-            f"{record['keras_gen_reconstruction']:.1f} / {record['keras_gen_kl']:.1f}", f"{record['peer']:.1f}",
-            f"{record['peer_reconstruction']:.1f} / {record['peer_kl']:.1f}",
-            f"{record['keras_gen']['mean'] - record['peer']:+.1f}",
-        ])  # fmt: skip
+        rows.append(row(record, digits=1))
         print(rows[-1], flush=True)
     differences = [r["keras_gen"]["mean"] - r["peer"] for r in measured]
     summary = {
@@ -173,6 +193,4 @@ def run(settings):
         "peer_mean": statistics.mean(r["peer"] for r in measured),
         "mean_difference": statistics.mean(differences),
     }
-    columns = ["seed", "keras_gen −ELBO", "reconstruction / KL", "peer −ELBO", "peer reconstruction / KL",
-               "keras_gen − peer"]  # fmt: skip
-    return results.make("peer_elbo", columns, rows, measured, summary, title="VAE test negative ELBO beside the peer")
+    return results.make("peer_elbo", COLUMNS, rows, measured, summary, title="VAE test negative ELBO beside the peer")

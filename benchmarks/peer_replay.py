@@ -109,25 +109,19 @@ def run(settings):
         with peer_elbo.keras_batch_norm() if settings.batch_norm == "keras" else contextlib.nullcontext():
             model = replay(recording, settings.learning_rate)
         ours = peer_elbo.test_bounds(model, test)
-        record = {
-            "seed": seed, "steps": steps, "batch_norm": settings.batch_norm,
-            "keras_gen": {"mean": ours["neg_elbo"], "standard_error": ours["neg_elbo_stderr"]},
-            "keras_gen_reconstruction": ours["reconstruction"], "keras_gen_kl": ours["kl"],
-            "peer": -peer["test_elbo"], "peer_reconstruction": peer["test_rec_nll"], "peer_kl": peer["test_kl"],
-            "replay_seconds": time.perf_counter() - started,
-        }  # fmt: skip
+        record = peer_elbo.side_by_side(
+            seed, steps, ours, peer, batch_norm=settings.batch_norm, replay_seconds=time.perf_counter() - started
+        )
         measured.append(record)
-        rows.append([
-            seed, f"{record['keras_gen']['mean']:.2f} ± {record['keras_gen']['standard_error']:.2f}",
-            f"{record['keras_gen_reconstruction']:.2f} / {record['keras_gen_kl']:.2f}", f"{record['peer']:.2f}",
-            f"{record['peer_reconstruction']:.2f} / {record['peer_kl']:.2f}",
-            f"{record['keras_gen']['mean'] - record['peer']:+.2f}",
-        ])  # fmt: skip
+        rows.append(peer_elbo.row(record, digits=2))
         print(rows[-1], flush=True)
     differences = [r["keras_gen"]["mean"] - r["peer"] for r in measured]
     summary = {"mean_difference": float(np.mean(differences)), "batch_norm": settings.batch_norm}
-    columns = ["seed", "keras_gen −ELBO", "reconstruction / KL", "peer −ELBO", "peer reconstruction / KL",
-               "keras_gen − peer"]  # fmt: skip
     return results.make(
-        "peer_replay", columns, rows, measured, summary, title="VAE test negative ELBO, trained on the peer's run"
+        "peer_replay",
+        peer_elbo.COLUMNS,
+        rows,
+        measured,
+        summary,
+        title="VAE test negative ELBO, trained on the peer's run",
     )
