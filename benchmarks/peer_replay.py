@@ -30,7 +30,6 @@ from keras_gen.models import vae
 PEER_RUN = (
     peer_elbo.LOAD_PEER
     + """
-import torch.nn.functional as F
 record, out_dir, data_dir = sys.argv[2], sys.argv[3], sys.argv[4]
 seed, batch_size, steps = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 torch.set_num_threads(1)
@@ -92,7 +91,7 @@ def replay(recording, learning_rate):
         variable.assign(layout(recording["start/" + name]))
     noise = tf.Variable(tf.zeros(recording["noise"].shape[1:]))
     model.normal_noise = lambda shape: tf.identity(noise)
-    step = tf.function(model.train_step)  # What fit runs: the same weights to the bit (tested on the trainer).
+    step = tf.function(model.train_step)  # What fit runs: the same weights to the bit (checked against trainer.train).
     for images, draw in zip(recording["images"], recording["noise"]):
         noise.assign(draw)
         step(tf.constant(images.transpose(0, 2, 3, 1), tf.float32))
